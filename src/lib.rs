@@ -1,0 +1,22 @@
+//! ticklab: a hardware-in-the-loop latency lab.
+//!
+//! It replays exchange market data into a real trading core, runs the exchange side
+//! of that core's order sessions, and measures tick-to-trade latency in nanoseconds.
+//! This crate is the library behind the `ticklab` and `refcore` binaries; the
+//! binaries hold no logic that a test would need.
+//!
+//! The rooms, from the bottom up (a room knows only the rooms below it):
+//! - [`proto`]: exchange protocol codecs (ITCH 5.0, MoldUDP64, SoupBinTCP, OUCH 4.2
+//!   and 5.0, FIX), zero-copy views plus builders;
+//! - [`wire`]: Ethernet/802.1Q/IPv4/UDP/TCP views and frame templates;
+//! - [`capture`]: pcap and pcapng reading and writing, vendor timestamp trailers;
+//! - [`feed`]: market-data sources (the seeded synthetic ITCH feed);
+//! - [`decode`]: the offline dissector behind `ticklab decode`: capture, frame,
+//!   transport, protocol, message.
+
+pub mod build_info;
+pub mod capture;
+pub mod decode;
+pub mod feed;
+pub mod proto;
+pub mod wire;

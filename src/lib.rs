@@ -6,6 +6,7 @@
 //! binaries hold no logic that a test would need.
 //!
 //! The rooms, from the bottom up (a room knows only the rooms below it):
+//! - [`codec`]: the decode error type and field-visiting traits every decoder shares;
 //! - [`proto`]: exchange protocol codecs (ITCH 5.0, MoldUDP64, SoupBinTCP, OUCH 4.2
 //!   and 5.0, FIX), zero-copy views plus builders;
 //! - [`wire`]: Ethernet/802.1Q/IPv4/UDP/TCP views and frame templates;
@@ -16,6 +17,7 @@
 
 pub mod build_info;
 pub mod capture;
+pub mod codec;
 pub mod decode;
 pub mod feed;
 pub mod proto;

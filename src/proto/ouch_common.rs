@@ -8,7 +8,7 @@
 //! length check or through `get`. This module is private: each codec re-exports what
 //! its public API needs.
 //!
-//! ```ignore
+//! ```text
 //! ouch_message! {
 //!     /// Cancel Order (OUCH 4.2 section 2.2.3).
 //!     pub struct CancelOrder: b'X', "CancelOrder" {
@@ -385,7 +385,7 @@ macro_rules! ouch_message {
         impl $name {
             /// Builds the fixed part from semantic values with an Appendage Length of
             /// zero; the appendage writer sets the real length.
-            #[allow(clippy::too_many_arguments)]
+            #[allow(clippy::too_many_arguments, clippy::new_without_default)]
             pub fn new($($field: ouch_param_ty!($fk $($n)*)),*) -> Self {
                 Self {
                     msg_type: $type_byte,

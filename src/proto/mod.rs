@@ -25,6 +25,7 @@ pub mod itch50;
 pub mod moldudp64;
 pub mod ouch42;
 pub mod ouch50;
+mod ouch_common;
 pub mod soupbintcp;
 
 pub use crate::codec::{pad_alpha, trim_alpha, Describe, Error, FieldSink};

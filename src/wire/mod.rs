@@ -146,6 +146,7 @@ impl<const N: usize> core::fmt::Write for StackText<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn byte_helpers_never_read_past_the_end() {
@@ -167,6 +168,4 @@ mod tests {
         let t = StackText::<15>::format(format_args!("{}", Ipv4Addr::new(255, 255, 255, 255)));
         assert_eq!(t.as_bytes(), b"255.255.255.255");
     }
-
-    use std::net::Ipv4Addr;
 }

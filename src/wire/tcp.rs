@@ -256,11 +256,14 @@ impl<T: AsRef<[u8]>> Segment<T> {
         be32(self.bytes(), field::ACK)
     }
 
+    /// The data offset field: header length in 32-bit words (at least 5).
+    pub fn data_offset(&self) -> u8 {
+        self.bytes().get(field::DATA_OFFSET).map_or(0, |b| b >> 4)
+    }
+
     /// Header length in bytes (data offset × 4), options included.
     pub fn header_len(&self) -> usize {
-        self.bytes()
-            .get(field::DATA_OFFSET)
-            .map_or(0, |b| usize::from(b >> 4) * 4)
+        usize::from(self.data_offset()) * 4
     }
 
     /// The control flags.
@@ -471,6 +474,7 @@ mod tests {
         assert_eq!((s.src_port(), s.dst_port()), (49152, 15000));
         assert_eq!(s.seq_number(), 0x0102_0304);
         assert_eq!(s.ack_number(), 0);
+        assert_eq!(s.data_offset(), 6);
         assert_eq!(s.header_len(), 24);
         assert_eq!(s.flags(), TcpFlags::SYN);
         assert_eq!(s.window(), 64240);

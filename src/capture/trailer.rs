@@ -352,3 +352,138 @@ impl ExablazeTrailer {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Byte layouts written out by hand from the field tables in Wireshark's
+    //! packet-metamako.c and packet-exablaze.c (the vendors' published dissectors).
+    use super::*;
+    use proptest::prelude::*;
+
+    const PAYLOAD: [u8; 4] = [0xAA; 4];
+
+    #[test]
+    fn metamako_by_hand() {
+        let mut frame = PAYLOAD.to_vec();
+        frame.extend([0x11, 0x22, 0x33, 0x44]); // original FCS
+        frame.extend([0x65, 0x53, 0xF1, 0x00]); // seconds 1_700_000_000
+        frame.extend([0x07, 0x5B, 0xCD, 0x15]); // nanoseconds 123_456_789
+        frame.extend([0x11, 0x01, 0x02, 0x03]); // flags, device 0x0102, port 3
+        let t = parse_metamako(&frame).unwrap();
+        assert_eq!(
+            t,
+            MetamakoTrailer { original_fcs: 0x1122_3344, extensions: &[], seconds: 1_700_000_000, nanoseconds: 123_456_789, flags: 0x11, device_id: 0x0102, port_id: 3 }
+        );
+        assert_eq!(t.timestamp_ns(), 1_700_000_000_123_456_789);
+        assert_eq!(t.payload_len(frame.len()), 4);
+        assert_eq!((t.sequence_number(), t.sub_nanoseconds()), (None, None));
+        let mut rebuilt = PAYLOAD.to_vec();
+        t.append_to(&mut rebuilt);
+        assert_eq!(rebuilt, frame);
+
+        let mut with_fcs = frame.clone();
+        with_fcs.extend([9, 9, 9, 9]);
+        assert_eq!(parse_metamako_with_fcs(&with_fcs), Some(t));
+        assert_eq!(parse_metamako_with_fcs(&frame[..3]), None);
+    }
+
+    #[test]
+    fn metamako_extensions_by_hand() {
+        let mut frame = PAYLOAD.to_vec();
+        frame.extend([0x11, 0x22, 0x33, 0x44]); // original FCS
+        // Secondary tag 0x1F + 5 with one data word, marked last (bit 5).
+        frame.extend([0xDE, 0xAD, 0xBE, 0xEF]);
+        frame.extend([0x00, 0x05, 0x00, 0x3F]);
+        frame.extend([0x80, 0x00, 0x00, 0x01]); // tag 1, sub-nanoseconds 0x800000 (half a ns)
+        frame.extend([0x00, 0x12, 0x34, 0x00]); // tag 0, sequence number 0x1234, nearest the timestamp
+        frame.extend([0x65, 0x53, 0xF1, 0x00]);
+        frame.extend([0x00, 0x00, 0x00, 0x01]);
+        frame.extend([0x03, 0x00, 0x07, 0x02]); // flags: FCS valid + has extensions
+        let t = parse_metamako(&frame).unwrap();
+        assert_eq!(t.original_fcs, 0x1122_3344);
+        assert_eq!(t.extensions.len(), 16);
+        assert_eq!((t.device_id, t.port_id, t.nanoseconds), (7, 2, 1));
+        assert_eq!(t.sequence_number(), Some(0x1234));
+        assert_eq!(t.sub_nanoseconds(), Some(0x80_0000));
+        let tags: Vec<_> = t.extension_iter().map(|e| (e.tag, e.data.len())).collect();
+        assert_eq!(tags, vec![(0, 0), (1, 0), (0x1F + 5, 4)]);
+        assert_eq!(t.payload_len(frame.len()), 4);
+        let mut rebuilt = PAYLOAD.to_vec();
+        t.append_to(&mut rebuilt);
+        assert_eq!(rebuilt, frame);
+
+        let ext = [metamako_extension_word(1, 0x80_0000, 0, false), metamako_extension_word(0, 0x1234, 0, false)];
+        assert_eq!(ext, [[0x80, 0, 0, 0x01], [0x00, 0x12, 0x34, 0x00]]);
+    }
+
+    #[test]
+    fn metamako_rejects_what_cannot_be_a_trailer() {
+        assert_eq!(parse_metamako(&[0; 15]), None);
+        let mut frame = vec![0; 4];
+        frame.extend([0, 0, 0, 1, 0x3B, 0x9A, 0xCA, 0x00, 0, 0, 0, 0]); // ns = 10^9
+        assert_eq!(parse_metamako(&frame), None);
+        // Extensions flagged but the chain has no last tag before the frame starts.
+        let mut frame = vec![0; 4];
+        frame.extend([0, 0, 0, 1, 0, 0, 0, 0, 0x02, 0, 0, 0]);
+        assert_eq!(parse_metamako(&frame), None);
+        // A tag claiming three data words that are not there.
+        let mut frame = vec![0; 4];
+        frame.extend([0, 0, 0, 0xE0, 0, 0, 0, 1, 0, 0, 0, 0, 0x02, 0, 0, 0]);
+        assert_eq!(parse_metamako(&frame), None);
+    }
+
+    #[test]
+    fn exablaze_by_hand() {
+        let mut frame = PAYLOAD.to_vec();
+        frame.extend([0xCA, 0xFE, 0xBA, 0xBE, 7, 9]); // original FCS, device, port
+        frame.extend([0x65, 0x53, 0xF1, 0x00]); // seconds 1_700_000_000
+        frame.extend([0x80, 0, 0, 0, 1, 0]); // fraction 2^39 + 1 (just over half a second), reserved
+        let t = parse_exablaze(&frame).unwrap();
+        assert_eq!(
+            t,
+            ExablazeTrailer { original_fcs: 0xCAFE_BABE, device_id: 7, port_id: 9, seconds: 1_700_000_000, fraction: (1 << 39) + 1, reserved: 0 }
+        );
+        assert_eq!(t.nanoseconds(), 500_000_000);
+        assert_eq!(t.picoseconds(), 500_000_000_000);
+        assert!((t.fractional_ns() - 1e9 / 2f64.powi(40)).abs() < 1e-9);
+        assert_eq!(t.timestamp_ns(), 1_700_000_000_500_000_000);
+        assert_eq!(t.to_bytes()[..], frame[4..]);
+        let mut with_fcs = frame.clone();
+        with_fcs.extend([1, 2, 3, 4]);
+        assert_eq!(parse_exablaze_with_fcs(&with_fcs), Some(t));
+        assert_eq!(parse_exablaze(&frame[..15]), None);
+    }
+
+    proptest! {
+        #[test]
+        fn exablaze_fraction_for_nanos_is_exact(nanos in 0u32..1_000_000_000) {
+            let t = ExablazeTrailer { original_fcs: 0, device_id: 0, port_id: 0, seconds: 0, fraction: ExablazeTrailer::fraction_for_nanos(nanos), reserved: 0 };
+            prop_assert_eq!(t.nanoseconds(), nanos);
+            prop_assert_eq!(parse_exablaze(&t.to_bytes()), Some(t));
+        }
+
+        #[test]
+        fn parsers_never_panic(frame in proptest::collection::vec(any::<u8>(), 0..80)) {
+            if let Some(t) = parse_metamako(&frame) {
+                prop_assert!(t.encoded_len() <= frame.len());
+                let _ = (t.sequence_number(), t.sub_nanoseconds(), t.extension_iter().count());
+            }
+            let _ = parse_metamako_with_fcs(&frame);
+            let _ = parse_exablaze(&frame).map(|t| (t.nanoseconds(), t.fractional_ns()));
+            let _ = parse_exablaze_with_fcs(&frame);
+        }
+
+        #[test]
+        fn metamako_round_trip(seconds in any::<u32>(), nanoseconds in 0u32..1_000_000_000, flags in any::<u8>(), device_id in any::<u16>(), port_id in any::<u8>(), fcs in any::<u32>(), seq in proptest::option::of(any::<u16>())) {
+            let words: Vec<u8> = seq.map(|s| metamako_extension_word(0, u32::from(s), 0, true).to_vec()).unwrap_or_default();
+            let t = MetamakoTrailer { original_fcs: fcs, extensions: &words, seconds, nanoseconds, flags, device_id, port_id };
+            let mut frame = vec![0u8; 14];
+            t.append_to(&mut frame);
+            let back = parse_metamako(&frame).unwrap();
+            prop_assert_eq!(back.sequence_number(), seq);
+            prop_assert_eq!((back.seconds, back.nanoseconds, back.device_id, back.port_id, back.original_fcs), (seconds, nanoseconds, device_id, port_id, fcs));
+            prop_assert_eq!(back.flags & metamako_flags::HAS_EXTENSIONS != 0, seq.is_some());
+            prop_assert_eq!(back.payload_len(frame.len()), 14);
+        }
+    }
+}

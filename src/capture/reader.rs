@@ -85,9 +85,7 @@ impl TickScale {
         match self {
             TickScale::Multiply(ns_per_tick) => i128::from(ticks) * i128::from(ns_per_tick),
             TickScale::Divide(ticks_per_ns) => i128::from(ticks / ticks_per_ns),
-            TickScale::BinaryShift(shift) => {
-                ((u128::from(ticks) * 1_000_000_000) >> shift) as i128
-            }
+            TickScale::BinaryShift(shift) => ((u128::from(ticks) * 1_000_000_000) >> shift) as i128,
         }
     }
 
@@ -161,6 +159,18 @@ pub struct CaptureReader<R: Read> {
     /// Index of the next record or block.
     index: u64,
     container: Container,
+}
+
+impl<R: Read> std::fmt::Debug for CaptureReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptureReader")
+            .field("path", &self.path)
+            .field("format", &self.format())
+            .field("position", &self.position())
+            .field("next_index", &self.index)
+            .field("buffer_len", &self.buf.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl CaptureReader<File> {
@@ -279,7 +289,12 @@ fn generic_option_field(_code: u16) -> &'static str {
     "option length"
 }
 
-fn fixed_size(code: u16, value: &[u8], size: u16, field: &'static str) -> Result<(), OptionProblem> {
+fn fixed_size(
+    code: u16,
+    value: &[u8],
+    size: u16,
+    field: &'static str,
+) -> Result<(), OptionProblem> {
     if value.len() == usize::from(size) {
         Ok(())
     } else {
@@ -477,7 +492,12 @@ impl<R: Read> CaptureReader<R> {
 
     fn read_file_header(&mut self) -> Result<(), CaptureError> {
         let available = self.fill(PCAP_FILE_HEADER_LEN)?;
-        let Some(magic) = self.buf.first_chunk::<4>().copied().filter(|_| available >= 4) else {
+        let Some(magic) = self
+            .buf
+            .first_chunk::<4>()
+            .copied()
+            .filter(|_| available >= 4)
+        else {
             return Err(CaptureError::TruncatedFileHeader {
                 path: self.path.clone(),
                 format: "pcap or pcapng",
@@ -573,7 +593,7 @@ impl<R: Read> CaptureReader<R> {
                     path: self.path.clone(),
                     at,
                     part: Part::RecordHeader,
-                    field: "record header",
+                    field: "record header length",
                     declared: PCAP_RECORD_HEADER_LEN as u64,
                     available: available as u64,
                 });
@@ -586,7 +606,12 @@ impl<R: Read> CaptureReader<R> {
         else {
             return Ok(None);
         };
-        let word = |i: usize| u32_at(big_endian, [header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        let word = |i: usize| {
+            u32_at(
+                big_endian,
+                [header[i], header[i + 1], header[i + 2], header[i + 3]],
+            )
+        };
         let (ts_sec, ts_frac, caplen, original_len) = (word(0), word(4), word(8), word(12));
 
         let invalid = |field, value: u32, rule| self.invalid(at, field, u64::from(value), rule);
@@ -594,10 +619,18 @@ impl<R: Read> CaptureReader<R> {
             return Err(invalid("caplen", caplen, Rule::ExceedsSnapLen(snap_len)));
         }
         if caplen > original_len {
-            return Err(invalid("caplen", caplen, Rule::ExceedsOriginalLen(original_len)));
+            return Err(invalid(
+                "caplen",
+                caplen,
+                Rule::ExceedsOriginalLen(original_len),
+            ));
         }
         if u64::from(caplen) > MAX_RECORD_LEN {
-            return Err(invalid("caplen", caplen, Rule::ExceedsRecordLimit(MAX_RECORD_LEN)));
+            return Err(invalid(
+                "caplen",
+                caplen,
+                Rule::ExceedsRecordLimit(MAX_RECORD_LEN),
+            ));
         }
         let total = PCAP_RECORD_HEADER_LEN + caplen as usize;
         if self.available() < total {
@@ -673,7 +706,11 @@ impl<R: Read> CaptureReader<R> {
             index,
             offset,
         };
-        let header_needed = if is_shb { SHB_PREFIX_LEN } else { BLOCK_HEADER_LEN };
+        let header_needed = if is_shb {
+            SHB_PREFIX_LEN
+        } else {
+            BLOCK_HEADER_LEN
+        };
         if available < header_needed {
             if available == 0 && !first {
                 return Ok(Block::End);
@@ -687,7 +724,7 @@ impl<R: Read> CaptureReader<R> {
                 path: self.path.clone(),
                 at,
                 part: Part::BlockHeader,
-                field: "block header",
+                field: "block header length",
                 declared: header_needed as u64,
                 available: available as u64,
             });
@@ -728,8 +765,7 @@ impl<R: Read> CaptureReader<R> {
             |this: &Self, field, value: u32, rule| this.invalid(at, field, u64::from(value), rule);
         let minimum = min_block_len(block_type);
         if total_len == 0 {
-            return Err(invalid(
-                self,"block_total_length", total_len, Rule::Zero));
+            return Err(invalid(self, "block_total_length", total_len, Rule::Zero));
         }
         if total_len < MIN_BLOCK_LEN {
             return Err(invalid(
@@ -741,7 +777,11 @@ impl<R: Read> CaptureReader<R> {
         }
         if total_len % 4 != 0 {
             return Err(invalid(
-                self,"block_total_length", total_len, Rule::NotMultipleOf4));
+                self,
+                "block_total_length",
+                total_len,
+                Rule::NotMultipleOf4,
+            ));
         }
         if total_len < minimum {
             return Err(invalid(
@@ -805,7 +845,7 @@ impl<R: Read> CaptureReader<R> {
                 };
                 let Some(iface) = interfaces.get(interface as usize).copied() else {
                     return Err(invalid(
-                self,
+                        self,
                         "interface_id",
                         interface,
                         Rule::UndefinedInterface(interfaces.len() as u32),
@@ -818,7 +858,7 @@ impl<R: Read> CaptureReader<R> {
                 let space = total_len - 32;
                 if caplen > space {
                     return Err(invalid(
-                self,
+                        self,
                         "captured_len",
                         caplen,
                         Rule::ExceedsBlockSpace(u64::from(space)),
@@ -826,7 +866,7 @@ impl<R: Read> CaptureReader<R> {
                 }
                 if iface.snap_len != 0 && caplen > iface.snap_len {
                     return Err(invalid(
-                self,
+                        self,
                         "captured_len",
                         caplen,
                         Rule::ExceedsSnapLen(iface.snap_len),
@@ -834,7 +874,7 @@ impl<R: Read> CaptureReader<R> {
                 }
                 if caplen > original_len {
                     return Err(invalid(
-                self,
+                        self,
                         "captured_len",
                         caplen,
                         Rule::ExceedsOriginalLen(original_len),
@@ -870,7 +910,7 @@ impl<R: Read> CaptureReader<R> {
                 let interfaces = self.interfaces();
                 let Some(iface) = interfaces.first().copied() else {
                     return Err(invalid(
-                self,
+                        self,
                         "interface_id (0, implied by the Simple Packet Block)",
                         0,
                         Rule::UndefinedInterface(0),
@@ -940,7 +980,7 @@ impl<R: Read> CaptureReader<R> {
                 let version_major = read_u16(big_endian, block, 12);
                 if version_major != 1 {
                     return Err(invalid(
-                self,
+                        self,
                         "major_version",
                         u32::from(version_major),
                         Rule::Expected("1"),
@@ -1019,7 +1059,14 @@ mod tests {
         h
     }
 
-    fn pcap_record(big: bool, sec: u32, frac: u32, caplen: u32, origlen: u32, data: &[u8]) -> Vec<u8> {
+    fn pcap_record(
+        big: bool,
+        sec: u32,
+        frac: u32,
+        caplen: u32,
+        origlen: u32,
+        data: &[u8],
+    ) -> Vec<u8> {
         let mut r = Vec::new();
         for w in [sec, frac, caplen, origlen] {
             r.extend(u32b(big, w));
@@ -1065,7 +1112,15 @@ mod tests {
         block(big, IDB, &body)
     }
 
-    fn epb_body(big: bool, iface: u32, ticks: u64, caplen: u32, origlen: u32, data: &[u8], options: &[u8]) -> Vec<u8> {
+    fn epb_body(
+        big: bool,
+        iface: u32,
+        ticks: u64,
+        caplen: u32,
+        origlen: u32,
+        data: &[u8],
+        options: &[u8],
+    ) -> Vec<u8> {
         let mut body = Vec::new();
         for w in [iface, (ticks >> 32) as u32, ticks as u32, caplen, origlen] {
             body.extend(u32b(big, w));
@@ -1076,8 +1131,19 @@ mod tests {
         body
     }
 
-    fn epb(big: bool, iface: u32, ticks: u64, data: &[u8], origlen: u32, options: &[u8]) -> Vec<u8> {
-        block(big, EPB, &epb_body(big, iface, ticks, data.len() as u32, origlen, data, options))
+    fn epb(
+        big: bool,
+        iface: u32,
+        ticks: u64,
+        data: &[u8],
+        origlen: u32,
+        options: &[u8],
+    ) -> Vec<u8> {
+        block(
+            big,
+            EPB,
+            &epb_body(big, iface, ticks, data.len() as u32, origlen, data, options),
+        )
     }
 
     /// A reader that hands out at most `chunk` bytes per call, like a pipe.
@@ -1125,11 +1191,19 @@ mod tests {
     }
 
     fn read_bytes(bytes: &[u8]) -> Result<Vec<Owned>, CaptureError> {
-        read_all(CaptureReader::new(Cursor::new(bytes.to_vec()), "t", Some(bytes.len() as u64))?)
+        read_all(CaptureReader::new(
+            Cursor::new(bytes.to_vec()),
+            "t",
+            Some(bytes.len() as u64),
+        )?)
     }
 
     fn err_of(bytes: &[u8]) -> CaptureError {
-        match CaptureReader::new(Cursor::new(bytes.to_vec()), "capture.pcap", Some(bytes.len() as u64)) {
+        match CaptureReader::new(
+            Cursor::new(bytes.to_vec()),
+            "capture.pcap",
+            Some(bytes.len() as u64),
+        ) {
             Err(e) => e,
             Ok(r) => read_all(r).expect_err("the file must be rejected"),
         }
@@ -1141,9 +1215,18 @@ mod tests {
         for size in [MIN_BUFFER_SIZE, 100, 4096] {
             for chunk in [1, 7, 1 << 20] {
                 for hint in [None, Some(bytes.len() as u64)] {
-                    let source = Trickle { data: bytes.to_vec(), pos: 0, chunk };
-                    let got = CaptureReader::with_buffer_size(source, "t", hint, size).and_then(read_all);
-                    assert_eq!(format!("{got:?}"), format!("{reference:?}"), "buffer {size}, chunk {chunk}, hint {hint:?}");
+                    let source = Trickle {
+                        data: bytes.to_vec(),
+                        pos: 0,
+                        chunk,
+                    };
+                    let got =
+                        CaptureReader::with_buffer_size(source, "t", hint, size).and_then(read_all);
+                    assert_eq!(
+                        format!("{got:?}"),
+                        format!("{reference:?}"),
+                        "buffer {size}, chunk {chunk}, hint {hint:?}"
+                    );
                 }
             }
         }
@@ -1158,14 +1241,38 @@ mod tests {
                 f.extend(pcap_record(big, 1_700_000_000, 999_999, 4, 60, b"abcd"));
                 f.extend(pcap_record(big, 1, 5, 0, 0, b""));
                 let reader = CaptureReader::new(Cursor::new(f.clone()), "t", None).unwrap();
-                assert_eq!(reader.format(), Format::Pcap { nanos, big_endian: big });
+                assert_eq!(
+                    reader.format(),
+                    Format::Pcap {
+                        nanos,
+                        big_endian: big
+                    }
+                );
                 let packets = read_every_way(&f).unwrap();
                 let unit = if nanos { 1 } else { 1000 };
                 assert_eq!(
                     packets,
                     vec![
-                        Owned { index: 0, offset: 24, ts: 1_700_000_000_000_000_000 + 999_999 * unit, iface: 0, link: 1, data: b"abcd".to_vec(), orig: 60, dir: None },
-                        Owned { index: 1, offset: 44, ts: 1_000_000_000 + 5 * unit, iface: 0, link: 1, data: vec![], orig: 0, dir: None },
+                        Owned {
+                            index: 0,
+                            offset: 24,
+                            ts: 1_700_000_000_000_000_000 + 999_999 * unit,
+                            iface: 0,
+                            link: 1,
+                            data: b"abcd".to_vec(),
+                            orig: 60,
+                            dir: None
+                        },
+                        Owned {
+                            index: 1,
+                            offset: 44,
+                            ts: 1_000_000_000 + 5 * unit,
+                            iface: 0,
+                            link: 1,
+                            data: vec![],
+                            orig: 0,
+                            dir: None
+                        },
                     ]
                 );
             }
@@ -1186,14 +1293,45 @@ mod tests {
     fn pcapng_sections_interfaces_resolutions_and_block_kinds() {
         let mut f = shb(false);
         f.extend(idb(false, 1, 0, &[])); // default resolution: microseconds
-        f.extend(idb(false, 101, 9000, &[opt(false, 9, &[9]), opt(false, 14, &100i64.to_le_bytes()), opt(false, 0, &[])].concat()));
+        f.extend(idb(
+            false,
+            101,
+            9000,
+            &[
+                opt(false, 9, &[9]),
+                opt(false, 14, &100i64.to_le_bytes()),
+                opt(false, 0, &[]),
+            ]
+            .concat(),
+        ));
         f.extend(idb(false, 113, 0, &opt(false, 9, &[0x80 | 20]))); // 2^-20 s
         f.extend(idb(false, 276, 0, &opt(false, 9, &[12]))); // picoseconds
         f.extend(epb(false, 0, 1_500_000, b"one", 3, &[])); // block 5
-        f.extend(epb(false, 1, 7, b"two!", 64, &[opt(false, 2, &1u32.to_le_bytes()), opt(false, 0, &[])].concat()));
+        f.extend(epb(
+            false,
+            1,
+            7,
+            b"two!",
+            64,
+            &[opt(false, 2, &1u32.to_le_bytes()), opt(false, 0, &[])].concat(),
+        ));
         f.extend(block(false, 4, &[0; 8])); // NRB, skipped
-        f.extend(epb(false, 2, 3 << 20 | 1 << 19, b"3", 9, &opt(false, 2, &2u32.to_le_bytes())));
-        f.extend(epb(false, 3, 1_234_567_891_999, b"", 0, &opt(false, 2, &3u32.to_le_bytes())));
+        f.extend(epb(
+            false,
+            2,
+            3 << 20 | 1 << 19,
+            b"3",
+            9,
+            &opt(false, 2, &2u32.to_le_bytes()),
+        ));
+        f.extend(epb(
+            false,
+            3,
+            1_234_567_891_999,
+            b"",
+            0,
+            &opt(false, 2, &3u32.to_le_bytes()),
+        ));
         f.extend(block(false, 0x0BAD, &[1, 2, 3, 4])); // custom, skipped
         f.extend(block(false, 5, &[0; 16])); // ISB, skipped
         let mut spb = Vec::new();
@@ -1212,10 +1350,20 @@ mod tests {
         // A big-endian section; interfaces from section 1 are gone.
         f.extend(shb(true));
         f.extend(idb(true, 228, 0, &opt(true, 9, &[9])));
-        f.extend(epb(true, 0, 42, b"be", 2, &opt(true, 2, &1u32.to_be_bytes())));
+        f.extend(epb(
+            true,
+            0,
+            42,
+            b"be",
+            2,
+            &opt(true, 2, &1u32.to_be_bytes()),
+        ));
 
         let p = read_every_way(&f).unwrap();
-        let summary: Vec<_> = p.iter().map(|p| (p.index, p.iface, p.link, p.ts, p.data.len(), p.orig, p.dir)).collect();
+        let summary: Vec<_> = p
+            .iter()
+            .map(|p| (p.index, p.iface, p.link, p.ts, p.data.len(), p.orig, p.dir))
+            .collect();
         assert_eq!(
             summary,
             vec![
@@ -1253,7 +1401,9 @@ mod tests {
         let mut f = pcap_header(false, true, 0, 1);
         f.extend(pcap_record(false, 1, 2, 5000, 5000, &[9; 5000]));
         f.extend(pcap_record(false, 1, 3, 10, 10, &[8; 10]));
-        let mut r = CaptureReader::with_buffer_size(Cursor::new(f.clone()), "t", Some(f.len() as u64), 256).unwrap();
+        let mut r =
+            CaptureReader::with_buffer_size(Cursor::new(f.clone()), "t", Some(f.len() as u64), 256)
+                .unwrap();
         assert_eq!(r.next_packet().unwrap().unwrap().data, &[9; 5000][..]);
         assert!(r.buf.len() >= 5016 && r.buf.len() <= 2 * 5016);
         assert_eq!(r.next_packet().unwrap().unwrap().data, &[8; 10][..]);
@@ -1265,10 +1415,17 @@ mod tests {
     fn huge_declared_length_on_a_stream_grows_only_with_arriving_bytes() {
         let mut f = pcap_header(false, true, 0, 1);
         f.extend(pcap_record(false, 1, 2, 200 << 20, 200 << 20, &[1; 3000]));
-        let source = Trickle { data: f, pos: 0, chunk: 1 << 20 };
+        let source = Trickle {
+            data: f,
+            pos: 0,
+            chunk: 1 << 20,
+        };
         let mut r = CaptureReader::with_buffer_size(source, "pipe", None, 1024).unwrap();
         let err = r.next_packet().unwrap_err();
-        assert!(matches!(err, CaptureError::Truncated { part: Part::RecordData, declared, available: 3000, .. } if declared == 200 << 20), "{err}");
+        assert!(
+            matches!(err, CaptureError::Truncated { part: Part::RecordData, declared, available: 3000, .. } if declared == 200 << 20),
+            "{err}"
+        );
         assert!(r.buf.len() <= 8192, "buffer grew to {}", r.buf.len());
     }
 
@@ -1276,7 +1433,13 @@ mod tests {
     fn huge_declared_length_in_a_file_is_refused_before_allocating() {
         let mut f = pcap_header(false, true, 0, 1);
         f.extend(pcap_record(false, 1, 2, 200 << 20, 200 << 20, &[1; 3000]));
-        let mut r = CaptureReader::with_buffer_size(Cursor::new(f.clone()), "big.pcap", Some(f.len() as u64), 1024).unwrap();
+        let mut r = CaptureReader::with_buffer_size(
+            Cursor::new(f.clone()),
+            "big.pcap",
+            Some(f.len() as u64),
+            1024,
+        )
+        .unwrap();
         let err = r.next_packet().unwrap_err();
         assert_eq!(r.buf.len(), 1024);
         assert_eq!(
@@ -1287,16 +1450,28 @@ mod tests {
 
     #[test]
     fn io_errors_are_not_data_errors_and_name_the_path() {
-        let err = CaptureReader::open(Path::new("/nonexistent/dir/x.pcap")).err().unwrap();
+        let err = CaptureReader::open(Path::new("/nonexistent/dir/x.pcap"))
+            .err()
+            .unwrap();
         assert!(matches!(err, CaptureError::Io { .. }));
         assert!(!err.is_data_error());
-        assert!(err.to_string().starts_with("/nonexistent/dir/x.pcap: I/O error: "), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("/nonexistent/dir/x.pcap: I/O error: "),
+            "{err}"
+        );
     }
 
     #[test]
     fn bad_magic_shows_bytes_and_valid_magics() {
         let err = err_of(b"GIF89a..........................");
-        assert!(matches!(err, CaptureError::BadMagic { found: [0x47, 0x49, 0x46, 0x38], .. }));
+        assert!(matches!(
+            err,
+            CaptureError::BadMagic {
+                found: [0x47, 0x49, 0x46, 0x38],
+                ..
+            }
+        ));
         assert!(err.is_data_error());
         assert_eq!(
             err.to_string(),
@@ -1308,12 +1483,44 @@ mod tests {
     #[test]
     fn truncated_file_headers() {
         let e = err_of(b"");
-        assert!(matches!(e, CaptureError::TruncatedFileHeader { needed: 4, available: 0, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::TruncatedFileHeader {
+                    needed: 4,
+                    available: 0,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = err_of(&pcap_header(false, false, 65535, 1)[..20]);
-        assert!(matches!(e, CaptureError::TruncatedFileHeader { format: "pcap", needed: 24, available: 20, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::TruncatedFileHeader {
+                    format: "pcap",
+                    needed: 24,
+                    available: 20,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert_eq!(e.to_string(), "capture.pcap: truncated file header: the pcap file header needs 24 bytes, the file has 20");
         let e = err_of(&shb(false)[..10]);
-        assert!(matches!(e, CaptureError::TruncatedFileHeader { format: "pcapng", needed: 12, available: 10, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::TruncatedFileHeader {
+                    format: "pcapng",
+                    needed: 12,
+                    available: 10,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1321,7 +1528,10 @@ mod tests {
         let mut f = pcap_header(false, false, 65535, 1);
         f[4] = 3;
         let e = err_of(&f);
-        assert_eq!(e.to_string(), "capture.pcap: file header at offset 0: field version_major = 3 is invalid; expected 2");
+        assert_eq!(
+            e.to_string(),
+            "capture.pcap: file header at offset 0: field version_major = 3 is invalid; expected 2"
+        );
     }
 
     fn seventeen_good_records() -> Vec<u8> {
@@ -1341,7 +1551,17 @@ mod tests {
         let e = err_of(&f);
         assert!(matches!(
             e,
-            CaptureError::Invalid { at: Location { unit: Unit::Record, index: 17, offset: 466 }, field: "caplen", value: 70000, rule: Rule::ExceedsSnapLen(65535), .. }
+            CaptureError::Invalid {
+                at: Location {
+                    unit: Unit::Record,
+                    index: 17,
+                    offset: 466
+                },
+                field: "caplen",
+                value: 70000,
+                rule: Rule::ExceedsSnapLen(65535),
+                ..
+            }
         ));
         assert_eq!(e.to_string(), "capture.pcap: record 17 at offset 466: field caplen = 70000 exceeds the snap length 65535");
     }
@@ -1361,7 +1581,17 @@ mod tests {
         let mut f = pcap_header(false, false, 0, 1);
         f.extend(pcap_record(false, 0, 0, 300 << 20, 300 << 20, &[]));
         let e = err_of(&f);
-        assert!(matches!(e, CaptureError::Invalid { field: "caplen", rule: Rule::ExceedsRecordLimit(MAX_RECORD_LEN), .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid {
+                    field: "caplen",
+                    rule: Rule::ExceedsRecordLimit(MAX_RECORD_LEN),
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1371,10 +1601,24 @@ mod tests {
         for hint in [None, Some(f.len() as u64)] {
             let r = CaptureReader::new(Cursor::new(f.clone()), "capture.pcap", hint).unwrap();
             let e = read_all(r).unwrap_err();
-            assert!(matches!(
-                e,
-                CaptureError::Truncated { at: Location { unit: Unit::Record, index: 17, offset: 466 }, part: Part::RecordData, field: "caplen", declared: 100, available: 40, .. }
-            ), "{e}");
+            assert!(
+                matches!(
+                    e,
+                    CaptureError::Truncated {
+                        at: Location {
+                            unit: Unit::Record,
+                            index: 17,
+                            offset: 466
+                        },
+                        part: Part::RecordData,
+                        field: "caplen",
+                        declared: 100,
+                        available: 40,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
             assert_eq!(e.to_string(), "capture.pcap: record 17 at offset 466: truncated record data: field caplen = 100 exceeds the 40 bytes left in the file");
         }
     }
@@ -1384,8 +1628,24 @@ mod tests {
         let mut f = seventeen_good_records();
         f.extend([1, 2, 3, 4, 5, 6, 7]);
         let e = err_of(&f);
-        assert!(matches!(e, CaptureError::Truncated { at: Location { index: 17, offset: 466, .. }, part: Part::RecordHeader, declared: 16, available: 7, .. }), "{e}");
-        assert_eq!(e.to_string(), "capture.pcap: record 17 at offset 466: truncated record header: field record header = 16 exceeds the 7 bytes left in the file");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Truncated {
+                    at: Location {
+                        index: 17,
+                        offset: 466,
+                        ..
+                    },
+                    part: Part::RecordHeader,
+                    declared: 16,
+                    available: 7,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(e.to_string(), "capture.pcap: record 17 at offset 466: truncated record header: field record header length = 16 exceeds the 7 bytes left in the file");
     }
 
     #[test]
@@ -1435,8 +1695,21 @@ mod tests {
         for (tail, value, rule) in cases {
             let (e, offset) = ng_err(&tail);
             match e {
-                CaptureError::Invalid { at, field, value: v, rule: r, .. } => {
-                    assert_eq!(at, Location { unit: Unit::Block { block_type: 6 }, index: 2, offset });
+                CaptureError::Invalid {
+                    at,
+                    field,
+                    value: v,
+                    rule: r,
+                    ..
+                } => {
+                    assert_eq!(
+                        at,
+                        Location {
+                            unit: Unit::Block { block_type: 6 },
+                            index: 2,
+                            offset
+                        }
+                    );
                     assert_eq!((field, v, r), ("block_total_length", value, rule));
                 }
                 other => panic!("unexpected {other}"),
@@ -1454,46 +1727,113 @@ mod tests {
         for hint in [None, Some(f.len() as u64)] {
             let r = CaptureReader::new(Cursor::new(f.clone()), "n.pcapng", hint).unwrap();
             let e = read_all(r).unwrap_err();
-            assert!(matches!(
-                e,
-                CaptureError::Truncated { at: Location { index: 2, offset: o, .. }, part: Part::BlockBody, field: "block_total_length", declared: 100, available: 40, .. } if o == offset
-            ), "{e}");
+            assert!(
+                matches!(
+                    e,
+                    CaptureError::Truncated { at: Location { index: 2, offset: o, .. }, part: Part::BlockBody, field: "block_total_length", declared: 100, available: 40, .. } if o == offset
+                ),
+                "{e}"
+            );
         }
         let (e, offset) = ng_err(&raw_block(3, 16, 4, 20));
-        assert!(matches!(
-            e,
-            CaptureError::Invalid { at: Location { index: 2, offset: o, unit: Unit::Block { block_type: 3 } }, field: "trailing block_total_length", value: 20, rule: Rule::DiffersFromLeading(16), .. } if o == offset
-        ), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid { at: Location { index: 2, offset: o, unit: Unit::Block { block_type: 3 } }, field: "trailing block_total_length", value: 20, rule: Rule::DiffersFromLeading(16), .. } if o == offset
+            ),
+            "{e}"
+        );
         let (e, _) = ng_err(&[6, 0, 0, 0, 32]);
-        assert!(matches!(e, CaptureError::Truncated { part: Part::BlockHeader, declared: 8, available: 5, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Truncated {
+                    part: Part::BlockHeader,
+                    declared: 8,
+                    available: 5,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
     fn epb_on_an_undefined_interface() {
         let (e, offset) = ng_err(&epb(false, 3, 0, b"x", 1, &[]));
-        assert!(matches!(
-            e,
-            CaptureError::Invalid { at: Location { index: 2, offset: o, .. }, field: "interface_id", value: 3, rule: Rule::UndefinedInterface(1), .. } if o == offset
-        ), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid { at: Location { index: 2, offset: o, .. }, field: "interface_id", value: 3, rule: Rule::UndefinedInterface(1), .. } if o == offset
+            ),
+            "{e}"
+        );
         assert_eq!(e.to_string(), "capture.pcap: block 2 (Enhanced Packet Block) at offset 48: field interface_id = 3 names an undefined interface; this section defines 1 interface(s), ids 0..1");
         // A new section forgets the interfaces of the previous one.
         let mut tail = shb(false);
         tail.extend(epb(false, 0, 0, b"x", 1, &[]));
         let (e, _) = ng_err(&tail);
-        assert!(matches!(e, CaptureError::Invalid { at: Location { index: 3, .. }, rule: Rule::UndefinedInterface(0), .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid {
+                    at: Location { index: 3, .. },
+                    rule: Rule::UndefinedInterface(0),
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
     fn epb_length_fields() {
-        let (e, _) = ng_err(&block(false, EPB, &epb_body(false, 0, 0, 9, 9, b"abcd", &[])));
-        assert!(matches!(e, CaptureError::Invalid { field: "captured_len", value: 9, rule: Rule::ExceedsBlockSpace(4), .. }), "{e}");
+        let (e, _) = ng_err(&block(
+            false,
+            EPB,
+            &epb_body(false, 0, 0, 9, 9, b"abcd", &[]),
+        ));
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid {
+                    field: "captured_len",
+                    value: 9,
+                    rule: Rule::ExceedsBlockSpace(4),
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let (e, _) = ng_err(&epb(false, 0, 0, b"abcd", 3, &[]));
-        assert!(matches!(e, CaptureError::Invalid { field: "captured_len", value: 4, rule: Rule::ExceedsOriginalLen(3), .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid {
+                    field: "captured_len",
+                    value: 4,
+                    rule: Rule::ExceedsOriginalLen(3),
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let mut f = shb(false);
         f.extend(idb(false, 1, 2, &[]));
         f.extend(epb(false, 0, 0, b"abcd", 4, &[]));
         let e = err_of(&f);
-        assert!(matches!(e, CaptureError::Invalid { field: "captured_len", value: 4, rule: Rule::ExceedsSnapLen(2), .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid {
+                    field: "captured_len",
+                    value: 4,
+                    rule: Rule::ExceedsSnapLen(2),
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1504,21 +1844,86 @@ mod tests {
         options.extend(8u16.to_le_bytes());
         options.extend([1, 0, 0, 0]);
         let (e, _) = ng_err(&epb(false, 0, 0, b"x", 1, &options));
-        assert!(matches!(e, CaptureError::Invalid { at: Location { index: 2, .. }, field: "epb_flags length", value: 8, rule: Rule::OptionPastEnd { code: 2, left: 4 }, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid {
+                    at: Location { index: 2, .. },
+                    field: "epb_flags length",
+                    value: 8,
+                    rule: Rule::OptionPastEnd { code: 2, left: 4 },
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert_eq!(e.to_string(), "capture.pcap: block 2 (Enhanced Packet Block) at offset 48: field epb_flags length = 8 (option code 2) runs past the end of the options: 4 bytes were left for the value");
         let (e, _) = ng_err(&epb(false, 0, 0, b"x", 1, &opt(false, 2, &[1, 0])));
-        assert!(matches!(e, CaptureError::Invalid { field: "epb_flags length", value: 2, rule: Rule::OptionSize { code: 2, size: 4 }, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid {
+                    field: "epb_flags length",
+                    value: 2,
+                    rule: Rule::OptionSize { code: 2, size: 4 },
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let (e, _) = ng_err(&idb(false, 1, 0, &opt(false, 9, &[6, 6])));
-        assert!(matches!(e, CaptureError::Invalid { field: "if_tsresol length", value: 2, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid {
+                    field: "if_tsresol length",
+                    value: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let (e, _) = ng_err(&idb(false, 1, 0, &opt(false, 14, &[0; 4])));
-        assert!(matches!(e, CaptureError::Invalid { field: "if_tsoffset length", value: 4, rule: Rule::OptionSize { code: 14, size: 8 }, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid {
+                    field: "if_tsoffset length",
+                    value: 4,
+                    rule: Rule::OptionSize { code: 14, size: 8 },
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let (e, _) = ng_err(&idb(false, 1, 0, &opt(false, 9, &[20])));
-        assert!(matches!(e, CaptureError::Invalid { field: "if_tsresol", value: 20, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid {
+                    field: "if_tsresol",
+                    value: 20,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let mut unknown = Vec::new();
         unknown.extend(77u16.to_le_bytes());
         unknown.extend(100u16.to_le_bytes());
         let (e, _) = ng_err(&idb(false, 1, 0, &unknown));
-        assert!(matches!(e, CaptureError::Invalid { field: "option length", value: 100, rule: Rule::OptionPastEnd { code: 77, left: 0 }, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid {
+                    field: "option length",
+                    value: 100,
+                    rule: Rule::OptionPastEnd { code: 77, left: 0 },
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1526,11 +1931,36 @@ mod tests {
         let mut f = shb(false);
         f[8..12].copy_from_slice(&[1, 2, 3, 4]);
         let e = err_of(&f);
-        assert!(matches!(e, CaptureError::Invalid { at: Location { index: 0, offset: 0, .. }, field: "byte_order_magic", value: 0x01020304, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid {
+                    at: Location {
+                        index: 0,
+                        offset: 0,
+                        ..
+                    },
+                    field: "byte_order_magic",
+                    value: 0x01020304,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let mut f = shb(true);
         f[12..14].copy_from_slice(&2u16.to_be_bytes());
         let e = err_of(&f);
-        assert!(matches!(e, CaptureError::Invalid { field: "major_version", value: 2, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid {
+                    field: "major_version",
+                    value: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1541,16 +1971,39 @@ mod tests {
         spb.extend([1; 4]);
         f.extend(block(false, SPB, &spb));
         let e = err_of(&f);
-        assert!(matches!(e, CaptureError::Invalid { at: Location { index: 1, offset: 28, .. }, rule: Rule::UndefinedInterface(0), .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                CaptureError::Invalid {
+                    at: Location {
+                        index: 1,
+                        offset: 28,
+                        ..
+                    },
+                    rule: Rule::UndefinedInterface(0),
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
     fn tsresol_conversions() {
         assert_eq!(TickScale::from_tsresol(6).unwrap().to_ns(7), 7000);
         assert_eq!(TickScale::from_tsresol(0).unwrap().to_ns(7), 7_000_000_000);
-        assert_eq!(TickScale::from_tsresol(19).unwrap().to_ns(10_000_000_000), 1);
-        assert_eq!(TickScale::from_tsresol(0x80 | 30).unwrap().to_ns(1 << 30), 1_000_000_000);
-        assert_eq!(TickScale::from_tsresol(0x80 | 63).unwrap().to_ns(u64::MAX), 1_999_999_999);
+        assert_eq!(
+            TickScale::from_tsresol(19).unwrap().to_ns(10_000_000_000),
+            1
+        );
+        assert_eq!(
+            TickScale::from_tsresol(0x80 | 30).unwrap().to_ns(1 << 30),
+            1_000_000_000
+        );
+        assert_eq!(
+            TickScale::from_tsresol(0x80 | 63).unwrap().to_ns(u64::MAX),
+            1_999_999_999
+        );
         assert_eq!(TickScale::from_tsresol(20), None);
         assert_eq!(TickScale::from_tsresol(0x80 | 64), None);
     }
@@ -1559,9 +2012,20 @@ mod tests {
         let mut f = shb(false);
         f.extend(idb(false, 1, 128, &opt(false, 9, &[9])));
         f.extend(idb(false, 101, 0, &opt(false, 14, &5i64.to_le_bytes())));
-        f.extend(epb(false, 0, 1, &[1; 40], 60, &opt(false, 2, &1u32.to_le_bytes())));
+        f.extend(epb(
+            false,
+            0,
+            1,
+            &[1; 40],
+            60,
+            &opt(false, 2, &1u32.to_le_bytes()),
+        ));
         f.extend(epb(false, 1, 2, &[2; 7], 7, &[]));
-        f.extend(block(false, SPB, &[10, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 0]));
+        f.extend(block(
+            false,
+            SPB,
+            &[10, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 0],
+        ));
         f.extend(shb(true));
         f.extend(idb(true, 1, 0, &[]));
         f.extend(epb(true, 0, 3, &[3; 13], 13, &[]));
@@ -1576,7 +2040,11 @@ mod tests {
     }
 
     fn drain(bytes: &[u8], buffer: usize, hint: Option<u64>, chunk: usize) {
-        let source = Trickle { data: bytes.to_vec(), pos: 0, chunk: chunk.max(1) };
+        let source = Trickle {
+            data: bytes.to_vec(),
+            pos: 0,
+            chunk: chunk.max(1),
+        };
         if let Ok(mut r) = CaptureReader::with_buffer_size(source, "fuzz", hint, buffer) {
             for _ in 0..10_000 {
                 match r.next_packet() {

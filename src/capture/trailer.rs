@@ -113,7 +113,10 @@ impl<'a> Iterator for MetamakoExtensions<'a> {
         let (before, word) = self.remaining.split_at(split);
         let word = u32::from_be_bytes(word.try_into().ok()?);
         let (tag, data_words) = if word & 0x1F == metamako_tags::SECONDARY {
-            (metamako_tags::SECONDARY + (word >> 16), ((word >> 6) & 0x3FF) + 1)
+            (
+                metamako_tags::SECONDARY + (word >> 16),
+                ((word >> 6) & 0x3FF) + 1,
+            )
         } else {
             (word & 0x1F, (word >> 6) & 0x3)
         };
@@ -173,7 +176,8 @@ pub fn parse_metamako(frame: &[u8]) -> Option<MetamakoTrailer<'_>> {
         before.len()
     };
     let fcs_start = extensions_start.checked_sub(FCS_LEN)?;
-    let original_fcs = u32::from_be_bytes(before.get(fcs_start..extensions_start)?.try_into().ok()?);
+    let original_fcs =
+        u32::from_be_bytes(before.get(fcs_start..extensions_start)?.try_into().ok()?);
     Some(MetamakoTrailer {
         original_fcs,
         extensions: before.get(extensions_start..)?,
@@ -313,8 +317,8 @@ pub fn parse_exablaze_with_fcs(frame: &[u8]) -> Option<ExablazeTrailer> {
 impl ExablazeTrailer {
     /// Whole nanoseconds within the second (the fraction rounded down).
     pub fn nanoseconds(&self) -> u32 {
-        ((u128::from(self.fraction & FRACTION_MASK) * u128::from(NANOS_PER_SECOND)) >> FRACTION_BITS)
-            as u32
+        ((u128::from(self.fraction & FRACTION_MASK) * u128::from(NANOS_PER_SECOND))
+            >> FRACTION_BITS) as u32
     }
 
     /// The part of a nanosecond below [`ExablazeTrailer::nanoseconds`], in [0, 1).
@@ -372,7 +376,15 @@ mod tests {
         let t = parse_metamako(&frame).unwrap();
         assert_eq!(
             t,
-            MetamakoTrailer { original_fcs: 0x1122_3344, extensions: &[], seconds: 1_700_000_000, nanoseconds: 123_456_789, flags: 0x11, device_id: 0x0102, port_id: 3 }
+            MetamakoTrailer {
+                original_fcs: 0x1122_3344,
+                extensions: &[],
+                seconds: 1_700_000_000,
+                nanoseconds: 123_456_789,
+                flags: 0x11,
+                device_id: 0x0102,
+                port_id: 3
+            }
         );
         assert_eq!(t.timestamp_ns(), 1_700_000_000_123_456_789);
         assert_eq!(t.payload_len(frame.len()), 4);
@@ -391,7 +403,7 @@ mod tests {
     fn metamako_extensions_by_hand() {
         let mut frame = PAYLOAD.to_vec();
         frame.extend([0x11, 0x22, 0x33, 0x44]); // original FCS
-        // Secondary tag 0x1F + 5 with one data word, marked last (bit 5).
+                                                // Secondary tag 0x1F + 5 with one data word, marked last (bit 5).
         frame.extend([0xDE, 0xAD, 0xBE, 0xEF]);
         frame.extend([0x00, 0x05, 0x00, 0x3F]);
         frame.extend([0x80, 0x00, 0x00, 0x01]); // tag 1, sub-nanoseconds 0x800000 (half a ns)
@@ -412,7 +424,10 @@ mod tests {
         t.append_to(&mut rebuilt);
         assert_eq!(rebuilt, frame);
 
-        let ext = [metamako_extension_word(1, 0x80_0000, 0, false), metamako_extension_word(0, 0x1234, 0, false)];
+        let ext = [
+            metamako_extension_word(1, 0x80_0000, 0, false),
+            metamako_extension_word(0, 0x1234, 0, false),
+        ];
         assert_eq!(ext, [[0x80, 0, 0, 0x01], [0x00, 0x12, 0x34, 0x00]]);
     }
 
@@ -441,7 +456,14 @@ mod tests {
         let t = parse_exablaze(&frame).unwrap();
         assert_eq!(
             t,
-            ExablazeTrailer { original_fcs: 0xCAFE_BABE, device_id: 7, port_id: 9, seconds: 1_700_000_000, fraction: (1 << 39) + 1, reserved: 0 }
+            ExablazeTrailer {
+                original_fcs: 0xCAFE_BABE,
+                device_id: 7,
+                port_id: 9,
+                seconds: 1_700_000_000,
+                fraction: (1 << 39) + 1,
+                reserved: 0
+            }
         );
         assert_eq!(t.nanoseconds(), 500_000_000);
         assert_eq!(t.picoseconds(), 500_000_000_000);

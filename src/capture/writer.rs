@@ -49,7 +49,11 @@ fn captured_len(data: &[u8], snap_len: u32, original_len: u32) -> io::Result<u32
             data.len()
         ))
     })?;
-    let caplen = if snap_len == 0 { len } else { len.min(snap_len) };
+    let caplen = if snap_len == 0 {
+        len
+    } else {
+        len.min(snap_len)
+    };
     if caplen > original_len {
         return Err(invalid_input(format!(
             "captured length {caplen} exceeds the original length {original_len}"
@@ -213,7 +217,12 @@ impl<W: Write> PcapWriter<W> {
     /// Writes one record. Classic pcap holds seconds as an unsigned 32-bit number, so
     /// `timestamp_ns` must lie in 1970-01-01 ..= 2106-02-07.
     #[inline]
-    pub fn write_packet(&mut self, timestamp_ns: i64, data: &[u8], original_len: u32) -> io::Result<()> {
+    pub fn write_packet(
+        &mut self,
+        timestamp_ns: i64,
+        data: &[u8],
+        original_len: u32,
+    ) -> io::Result<()> {
         let seconds = u32::try_from(timestamp_ns.div_euclid(NANOS_PER_SECOND)).map_err(|_| {
             invalid_input(format!(
                 "timestamp {timestamp_ns} ns is outside classic pcap's range (1970 to 2106)"
@@ -222,7 +231,10 @@ impl<W: Write> PcapWriter<W> {
         let nanos = timestamp_ns.rem_euclid(NANOS_PER_SECOND) as u32;
         let caplen = captured_len(data, self.snap_len, original_len)?;
         let mut head = [0u8; 16];
-        for (slot, word) in head.chunks_exact_mut(4).zip([seconds, nanos, caplen, original_len]) {
+        for (slot, word) in head
+            .chunks_exact_mut(4)
+            .zip([seconds, nanos, caplen, original_len])
+        {
             slot.copy_from_slice(&word.to_le_bytes());
         }
         self.out.write_all(&head)?;
@@ -349,26 +361,56 @@ mod tests {
     type Row = (u32, i64, Vec<u8>, u32, Option<Direction>);
 
     fn read_back(bytes: &[u8]) -> Vec<Row> {
-        let mut r = CaptureReader::with_buffer_size(Cursor::new(bytes.to_vec()), "t", Some(bytes.len() as u64), 64).unwrap();
+        let mut r = CaptureReader::with_buffer_size(
+            Cursor::new(bytes.to_vec()),
+            "t",
+            Some(bytes.len() as u64),
+            64,
+        )
+        .unwrap();
         let mut rows = Vec::new();
         while let Some(p) = r.next_packet().unwrap() {
-            rows.push((p.interface, p.timestamp_ns, p.data.to_vec(), p.original_len, p.direction));
+            rows.push((
+                p.interface,
+                p.timestamp_ns,
+                p.data.to_vec(),
+                p.original_len,
+                p.direction,
+            ));
         }
         rows
     }
 
     fn interfaces() -> [InterfaceDescription; 3] {
         [
-            InterfaceDescription { link_type: LinkType::ETHERNET, snap_len: 0, name: Some("eth0".into()) },
-            InterfaceDescription { link_type: LinkType::RAW, snap_len: 16, name: None },
-            InterfaceDescription { link_type: LinkType::LINUX_SLL2, snap_len: 65535, name: Some("any-interface".into()) },
+            InterfaceDescription {
+                link_type: LinkType::ETHERNET,
+                snap_len: 0,
+                name: Some("eth0".into()),
+            },
+            InterfaceDescription {
+                link_type: LinkType::RAW,
+                snap_len: 16,
+                name: None,
+            },
+            InterfaceDescription {
+                link_type: LinkType::LINUX_SLL2,
+                snap_len: 65535,
+                name: Some("any-interface".into()),
+            },
         ]
     }
 
     #[test]
     fn pcapng_round_trip_with_directions_and_interfaces() {
         let rows: Vec<Row> = vec![
-            (0, 1_700_000_000_123_456_789, vec![1; 61], 64, Some(Direction::Inbound)),
+            (
+                0,
+                1_700_000_000_123_456_789,
+                vec![1; 61],
+                64,
+                Some(Direction::Inbound),
+            ),
             (1, 5, vec![2; 16], 1500, Some(Direction::Outbound)),
             (2, 0, vec![], 0, None),
             (0, i64::MAX, vec![3; 3], 3, None),
@@ -386,72 +428,140 @@ mod tests {
     fn snap_length_cuts_and_bad_inputs_are_refused() {
         let mut w = PcapngWriter::new(Vec::new(), &interfaces()).unwrap();
         w.write_packet(1, 0, &[7; 40], 40, None).unwrap();
-        assert_eq!(w.write_packet(3, 0, b"", 0, None).unwrap_err().kind(), io::ErrorKind::InvalidInput);
-        assert_eq!(w.write_packet(0, -1, b"", 0, None).unwrap_err().kind(), io::ErrorKind::InvalidInput);
-        assert_eq!(w.write_packet(0, 0, b"ab", 1, None).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            w.write_packet(3, 0, b"", 0, None).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            w.write_packet(0, -1, b"", 0, None).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            w.write_packet(0, 0, b"ab", 1, None).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
         let bytes = w.finish().unwrap();
         assert_eq!(read_back(&bytes), vec![(1, 0, vec![7; 16], 40, None)]);
 
         let mut p = PcapWriter::new(Vec::new(), LinkType::ETHERNET, 4).unwrap();
-        p.write_packet(4_294_967_295_999_999_999, b"abcdef", 6).unwrap();
+        p.write_packet(4_294_967_295_999_999_999, b"abcdef", 6)
+            .unwrap();
         assert!(p.write_packet(4_294_967_296_000_000_000, b"", 0).is_err());
         assert!(p.write_packet(-1, b"", 0).is_err());
         let bytes = p.finish().unwrap();
-        assert_eq!(read_back(&bytes), vec![(0, 4_294_967_295_999_999_999, b"abcd".to_vec(), 6, None)]);
+        assert_eq!(
+            read_back(&bytes),
+            vec![(0, 4_294_967_295_999_999_999, b"abcd".to_vec(), 6, None)]
+        );
     }
 
     #[test]
     fn pcap_header_bytes_follow_the_specification() {
         // draft-ietf-opsawg-pcap section 4: magic, 2.4, zone, sigfigs, snaplen, linktype.
-        let bytes = PcapWriter::new(Vec::new(), LinkType::LINUX_SLL, 262_144).unwrap().finish().unwrap();
+        let bytes = PcapWriter::new(Vec::new(), LinkType::LINUX_SLL, 262_144)
+            .unwrap()
+            .finish()
+            .unwrap();
         assert_eq!(
             bytes,
-            [0x4d, 0x3c, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 113, 0, 0, 0]
+            [
+                0x4d, 0x3c, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 113, 0, 0,
+                0
+            ]
         );
         let r = CaptureReader::new(Cursor::new(bytes), "t", None).unwrap();
-        assert_eq!(r.format(), Format::Pcap { nanos: true, big_endian: false });
+        assert_eq!(
+            r.format(),
+            Format::Pcap {
+                nanos: true,
+                big_endian: false
+            }
+        );
     }
 
     #[test]
     fn capture_writer_picks_format_by_extension() {
         let dir = tempfile::tempdir().unwrap();
-        for (name, format) in [("a.pcapng", Format::Pcapng), ("b.NTAR", Format::Pcapng), ("c.pcap", Format::Pcap { nanos: true, big_endian: false }), ("d.cap", Format::Pcap { nanos: true, big_endian: false })] {
+        for (name, format) in [
+            ("a.pcapng", Format::Pcapng),
+            ("b.NTAR", Format::Pcapng),
+            (
+                "c.pcap",
+                Format::Pcap {
+                    nanos: true,
+                    big_endian: false,
+                },
+            ),
+            (
+                "d.cap",
+                Format::Pcap {
+                    nanos: true,
+                    big_endian: false,
+                },
+            ),
+        ] {
             let path = dir.path().join(name);
             let mut w = CaptureWriter::create(&path, LinkType::ETHERNET, 0).unwrap();
-            w.write_packet(9, b"xyz", 3, Some(Direction::Inbound)).unwrap();
+            w.write_packet(9, b"xyz", 3, Some(Direction::Inbound))
+                .unwrap();
             w.finish().unwrap();
             let mut r = CaptureReader::open(&path).unwrap();
             assert_eq!(r.format(), format, "{name}");
             let p = r.next_packet().unwrap().unwrap();
-            assert_eq!((p.timestamp_ns, p.data, p.original_len), (9, &b"xyz"[..], 3));
-            let expected_dir = if format == Format::Pcapng { Some(Direction::Inbound) } else { None };
+            assert_eq!(
+                (p.timestamp_ns, p.data, p.original_len),
+                (9, &b"xyz"[..], 3)
+            );
+            let expected_dir = if format == Format::Pcapng {
+                Some(Direction::Inbound)
+            } else {
+                None
+            };
             assert_eq!(p.direction, expected_dir);
         }
-        let err = CaptureWriter::create(&dir.path().join("e.txt"), LinkType::ETHERNET, 0).err().unwrap();
+        let err = CaptureWriter::create(&dir.path().join("e.txt"), LinkType::ETHERNET, 0)
+            .err()
+            .unwrap();
         assert!(!err.is_data_error());
         assert!(err.to_string().ends_with(
             "e.txt: cannot tell the capture format from the extension \"txt\"; valid extensions are .pcapng, .ntar (pcapng) and .pcap, .cap (pcap)"
         ), "{err}");
-        let err = CaptureWriter::create(&dir.path().join("missing/x.pcap"), LinkType::ETHERNET, 0).err().unwrap();
+        let err = CaptureWriter::create(&dir.path().join("missing/x.pcap"), LinkType::ETHERNET, 0)
+            .err()
+            .unwrap();
         assert!(matches!(err, CaptureError::Io { .. }));
     }
 
     /// Our reader and the independent `pcap-parser` crate agree on what we write.
     fn cross_check_pcapng(bytes: &[u8]) {
         use pcap_parser::pcapng::Block;
-        let capture = pcap_parser::PcapNGCapture::from_file(bytes).expect("pcap-parser reads our pcapng");
+        let capture =
+            pcap_parser::PcapNGCapture::from_file(bytes).expect("pcap-parser reads our pcapng");
         let mut theirs = Vec::new();
         for section in &capture.sections {
             let mut resolutions = Vec::new();
             for block in &section.blocks {
                 match block {
-                    Block::InterfaceDescription(idb) => resolutions.push(idb.ts_resolution().unwrap()),
+                    Block::InterfaceDescription(idb) => {
+                        resolutions.push(idb.ts_resolution().unwrap())
+                    }
                     Block::EnhancedPacket(epb) => {
                         let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
                         let per_second = resolutions[epb.if_id as usize];
-                        let ns = (u128::from(ticks) * 1_000_000_000 / u128::from(per_second)) as i64;
-                        let flags = epb.options.iter().find(|o| o.code == pcap_parser::pcapng::OptionCode(2)).map(|o| u32::from_le_bytes(o.value[..4].try_into().unwrap()));
-                        theirs.push((epb.if_id, ns, epb.data[..epb.caplen as usize].to_vec(), epb.origlen, flags.and_then(Direction::from_epb_flags)));
+                        let ns =
+                            (u128::from(ticks) * 1_000_000_000 / u128::from(per_second)) as i64;
+                        let flags = epb
+                            .options
+                            .iter()
+                            .find(|o| o.code == pcap_parser::pcapng::OptionCode(2))
+                            .map(|o| u32::from_le_bytes(o.value[..4].try_into().unwrap()));
+                        theirs.push((
+                            epb.if_id,
+                            ns,
+                            epb.data[..epb.caplen as usize].to_vec(),
+                            epb.origlen,
+                            flags.and_then(Direction::from_epb_flags),
+                        ));
                     }
                     _ => {}
                 }
@@ -461,12 +571,21 @@ mod tests {
     }
 
     fn cross_check_pcap(bytes: &[u8]) {
-        let capture = pcap_parser::PcapCapture::from_file(bytes).expect("pcap-parser reads our pcap");
+        let capture =
+            pcap_parser::PcapCapture::from_file(bytes).expect("pcap-parser reads our pcap");
         assert!(capture.header.is_nanosecond_precision());
         let theirs: Vec<Row> = capture
             .blocks
             .iter()
-            .map(|b| (0, i64::from(b.ts_sec) * 1_000_000_000 + i64::from(b.ts_usec), b.data.to_vec(), b.origlen, None))
+            .map(|b| {
+                (
+                    0,
+                    i64::from(b.ts_sec) * 1_000_000_000 + i64::from(b.ts_usec),
+                    b.data.to_vec(),
+                    b.origlen,
+                    None,
+                )
+            })
             .collect();
         assert_eq!(read_back(bytes), theirs);
     }
@@ -477,7 +596,11 @@ mod tests {
             0i64..4_000_000_000_000_000_000,
             proptest::collection::vec(any::<u8>(), 0..100),
             0u32..200,
-            prop_oneof![Just(None), Just(Some(Direction::Inbound)), Just(Some(Direction::Outbound))],
+            prop_oneof![
+                Just(None),
+                Just(Some(Direction::Inbound)),
+                Just(Some(Direction::Outbound))
+            ],
         )
             .prop_map(|(i, ts, data, extra, dir)| {
                 let orig = data.len() as u32 + extra;

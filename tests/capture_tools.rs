@@ -562,24 +562,28 @@ fn large_capture_streams_at_disk_speed() {
     time_cat();
     let cat_time = time_cat().min(time_cat());
 
-    let started = std::time::Instant::now();
-    let mut reader = CaptureReader::open(&path).unwrap();
-    let (mut packets, mut bytes, mut last_ts, mut inbound) = (0u64, 0u64, 0i64, 0u64);
-    while let Some(p) = reader.next_packet().unwrap() {
-        packets += 1;
-        bytes += p.data.len() as u64;
-        last_ts = p.timestamp_ns;
-        inbound += u64::from(p.direction == Some(Direction::Inbound));
-    }
-    let read_time = started.elapsed();
-    assert_eq!(
-        (packets, bytes, last_ts),
-        (count, expected_bytes, CAPTURE_TS + count as i64 - 1)
-    );
-    assert_eq!(inbound, count.div_ceil(3));
+    let time_reader = || {
+        let started = std::time::Instant::now();
+        let mut reader = CaptureReader::open(&path).unwrap();
+        let (mut packets, mut bytes, mut last_ts, mut inbound) = (0u64, 0u64, 0i64, 0u64);
+        while let Some(p) = reader.next_packet().unwrap() {
+            packets += 1;
+            bytes += p.data.len() as u64;
+            last_ts = p.timestamp_ns;
+            inbound += u64::from(p.direction == Some(Direction::Inbound));
+        }
+        let elapsed = started.elapsed();
+        assert_eq!(
+            (packets, bytes, last_ts),
+            (count, expected_bytes, CAPTURE_TS + count as i64 - 1)
+        );
+        assert_eq!(inbound, count.div_ceil(3));
+        elapsed
+    };
+    let read_time = time_reader().min(time_reader());
     let mib = file_len as f64 / f64::from(1 << 20);
     eprintln!(
-        "{mib:.0} MiB, {packets} packets: cat {:.0} MiB/s, CaptureReader {:.0} MiB/s",
+        "{mib:.0} MiB, {count} packets: cat {:.0} MiB/s, CaptureReader {:.0} MiB/s",
         mib / cat_time.as_secs_f64(),
         mib / read_time.as_secs_f64()
     );

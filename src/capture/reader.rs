@@ -1,7 +1,7 @@
 //! The streaming capture reader: classic pcap and pcapng from any `Read`, through one
 //! fixed-size buffer, each packet lent out of that buffer.
 //!
-//! The buffer (4 MiB unless asked otherwise) is refilled with large reads after moving
+//! The buffer (1 MiB unless asked otherwise) is refilled with large reads after moving
 //! the unread tail to its front, so per packet there is no system call, no allocation
 //! and no copy. It grows only to hold a single record larger than itself, and only
 //! after the declared length has been checked against the bytes left in the file
@@ -38,7 +38,7 @@ use super::{Direction, Format, LinkType, Packet};
 
 /// The buffer size [`CaptureReader::new`] uses: large enough that refills are rare
 /// and each is one big `read`.
-pub const DEFAULT_BUFFER_SIZE: usize = 4 << 20;
+pub const DEFAULT_BUFFER_SIZE: usize = 1 << 20;
 /// The smallest buffer [`CaptureReader::with_buffer_size`] accepts (it must hold a
 /// pcap file header and a record header).
 pub const MIN_BUFFER_SIZE: usize = 64;
@@ -837,11 +837,20 @@ impl<R: Read> CaptureReader<R> {
 
         let result = match block_type {
             EPB | PB => {
+                // The minimum length check guarantees these 28 bytes; a fixed-size
+                // array lets every field read below go without a bounds check.
+                let fixed: [u8; 28] = block.first_chunk::<28>().copied().unwrap_or([0; 28]);
+                let word = |at: usize| {
+                    u32_at(
+                        big_endian,
+                        [fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]],
+                    )
+                };
                 let interfaces = self.interfaces();
                 let interface = if block_type == EPB {
-                    read_u32(big_endian, block, 8)
+                    word(8)
                 } else {
-                    u32::from(read_u16(big_endian, block, 8))
+                    u32::from(u16_at(big_endian, [fixed[8], fixed[9]]))
                 };
                 let Some(iface) = interfaces.get(interface as usize).copied() else {
                     return Err(invalid(
@@ -851,10 +860,9 @@ impl<R: Read> CaptureReader<R> {
                         Rule::UndefinedInterface(interfaces.len() as u32),
                     ));
                 };
-                let ticks = (u64::from(read_u32(big_endian, block, 12)) << 32)
-                    | u64::from(read_u32(big_endian, block, 16));
-                let caplen = read_u32(big_endian, block, 20);
-                let original_len = read_u32(big_endian, block, 24);
+                let ticks = (u64::from(word(12)) << 32) | u64::from(word(16));
+                let caplen = word(20);
+                let original_len = word(24);
                 let space = total_len - 32;
                 if caplen > space {
                     return Err(invalid(

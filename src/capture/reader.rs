@@ -461,7 +461,8 @@ impl<R: Read> CaptureReader<R> {
             self.end -= self.start;
             self.start = 0;
             // Give back the memory of an earlier oversized record once it is gone.
-            if self.buf.len() > self.base_size && need <= self.base_size {
+            // (Only unread bytes, fewer than `need`, are left, so nothing is lost.)
+            if self.buf.len() > self.base_size && need <= self.base_size && self.end <= need {
                 self.buf.truncate(self.base_size);
                 self.buf.shrink_to_fit();
             }

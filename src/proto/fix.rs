@@ -39,7 +39,9 @@ use crate::codec::{Describe, Error, FieldSink};
 pub const PROTOCOL: &str = "fix";
 /// The field delimiter.
 pub const SOH: u8 = 0x01;
-/// BodyLength may have at most this many digits (up to 99,999,999 bytes).
+/// BodyLength may have at most this many digits (up to 99,999,999 bytes). [`frame`]
+/// answers `Ok(None)` until a claimed body has arrived, so a stream reader should
+/// still cap how much it buffers for one message.
 pub const MAX_BODY_LENGTH_DIGITS: usize = 8;
 /// A tag may have at most this many digits (so it fits a `u32`).
 pub const MAX_TAG_DIGITS: usize = 9;

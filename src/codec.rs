@@ -137,6 +137,50 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl Error {
+    /// The error's words without its buffer-relative offset, for a caller that
+    /// states the position itself (as a file offset, say).
+    pub fn detail(&self) -> Detail<'_> {
+        Detail(self)
+    }
+}
+
+/// Display of an [`Error`] without its offset; see [`Error::detail`].
+pub struct Detail<'a>(&'a Error);
+
+impl fmt::Display for Detail<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self.0 {
+            Error::Truncated {
+                protocol,
+                msg_type,
+                field,
+                needed,
+                available,
+                ..
+            } => {
+                write!(f, "{protocol}")?;
+                fmt_type(f, msg_type)?;
+                write!(
+                    f,
+                    ": field `{field}` is truncated: needs {needed} bytes, {available} present"
+                )
+            }
+            Error::Invalid {
+                protocol,
+                msg_type,
+                field,
+                expected,
+                ..
+            } => {
+                write!(f, "{protocol}")?;
+                fmt_type(f, msg_type)?;
+                write!(f, ": field `{field}` is invalid: expected {expected}")
+            }
+        }
+    }
+}
+
 /// Receives the fields of a message, in wire order, for display.
 ///
 /// Names are the specification's field names in `snake_case`.

@@ -1,1 +1,19 @@
-fn main() {}
+//! `ticklab`: parse the command line, run the command, map errors to exit codes.
+//! Nothing else lives here.
+
+mod cli;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ticklab: {e:#}");
+            ExitCode::from(cli::exit_code_for(&e))
+        }
+    }
+}

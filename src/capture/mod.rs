@@ -134,6 +134,9 @@ pub struct Packet<'a> {
     pub index: u64,
     /// Byte offset of the record or block in the file.
     pub offset: u64,
+    /// Byte offset of the first captured byte in the file, so a decoder of the
+    /// packet can name the file offset of a bad field.
+    pub data_offset: u64,
     /// Nanoseconds since the Unix epoch, `if_tsoffset` applied. Simple Packet Blocks
     /// carry no timestamp: their packets have `timestamp_ns == 0`.
     pub timestamp_ns: i64,

@@ -385,6 +385,7 @@ impl<R: Read> CaptureReader<R> {
         Ok(meta.map(|m| Packet {
             index: m.index,
             offset: m.offset,
+            data_offset: self.buf_offset + m.data_start as u64,
             timestamp_ns: m.timestamp_ns,
             interface: m.interface,
             link_type: m.link_type,

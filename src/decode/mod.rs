@@ -77,7 +77,7 @@ pub enum DecodeError {
     },
     #[error(
         "{path}: record {record} at offset {offset}: field link_type: {link_type} is not a link type ticklab dissects; \
-         valid: ETHERNET (1), RAW (101), IPV4 (228), LINUX_SLL (113)"
+         valid: ETHERNET (1), RAW (101), IPV4 (228), LINUX_SLL (113), LINUX_SLL2 (276)"
     )]
     UnsupportedLinkType {
         path: PathBuf,
@@ -292,7 +292,10 @@ pub struct Dissector {
     opts: Options,
     mode: Mode,
     flows: HashMap<FlowKey, Flow>,
-    /// Next expected MoldUDP64 sequence number per session name.
+    /// Next expected MoldUDP64 sequence number per session name. A feed is almost
+    /// always one session, so the last one is kept out of the map: the common case
+    /// costs a 10-byte compare, not a hash.
+    mold_last: Option<([u8; 10], u64)>,
     mold_next: HashMap<[u8; 10], u64>,
     pub stats: Stats,
 }
@@ -304,6 +307,7 @@ impl Dissector {
             opts,
             mode,
             flows: HashMap::new(),
+            mold_last: None,
             mold_next: HashMap::new(),
             stats: Stats::default(),
         }
@@ -319,6 +323,7 @@ impl Dissector {
     }
 
     /// Decodes one capture record, appending output lines to `out`.
+    #[inline]
     pub fn packet(&mut self, pkt: &Packet<'_>, out: &mut Vec<u8>) -> Result<(), DecodeError> {
         let st = &mut self.stats;
         st.records += 1;
@@ -330,10 +335,22 @@ impl Dissector {
             timestamp_ns: pkt.timestamp_ns,
             file_offset: pkt.data_offset,
         };
+        if pkt.link_type == LinkType::ETHERNET {
+            // Most of a feed capture is plain Ethernet/IPv4/UDP: take it in a few loads.
+            if let Some(udp) = wire::ethernet_udp_fast(pkt.data) {
+                let payload = &pkt.data[udp.payload_offset..udp.payload_offset + udp.payload_len];
+                let here = Here {
+                    file_offset: here.file_offset + udp.payload_offset as u64,
+                    ..here
+                };
+                return self.udp(udp.dst_port, payload, here, out);
+            }
+        }
         let layers = match pkt.link_type {
             LinkType::ETHERNET => wire::dissect_ethernet(pkt.data),
             LinkType::RAW | LinkType::IPV4 => wire::dissect_ipv4(pkt.data),
             LinkType::LINUX_SLL => wire::dissect_linux_sll(pkt.data),
+            LinkType::LINUX_SLL2 => wire::dissect_linux_sll2(pkt.data),
             other => {
                 return Err(DecodeError::UnsupportedLinkType {
                     path: self.path.clone(),
@@ -404,15 +421,22 @@ impl Dissector {
         }
     }
 
+    #[inline]
     fn looks_like_moldudp64(&self, dst_port: u16, payload: &[u8]) -> bool {
         if !self.opts.moldudp64_ports.is_empty() {
             return self.opts.moldudp64_ports.contains(&dst_port);
         }
         // MoldUDP64's header is 20 bytes and starts with a 10-byte session name that
-        // exchanges fill with printable ASCII; anything else is some other UDP.
-        payload.len() >= 20 && payload[..10].iter().all(|b| (0x20..0x7f).contains(b))
+        // exchanges fill with printable ASCII; anything else is some other UDP. (Folded
+        // without early exit so it compiles to a few vector instructions.)
+        payload.len() >= moldudp64::HEADER_LEN
+            && payload.first_chunk::<10>().is_some_and(|s| {
+                s.iter()
+                    .fold(true, |ok, &b| ok & (b.wrapping_sub(0x20) < 0x5f))
+            })
     }
 
+    #[inline]
     fn udp(
         &mut self,
         dst_port: u16,
@@ -424,15 +448,16 @@ impl Dissector {
             self.stats.other_udp += 1;
             return Ok(());
         }
+        if self.mode == Mode::Stats {
+            return self.count_moldudp64(payload, here);
+        }
         let pkt = match moldudp64::Packet::new_checked(payload) {
             Ok(p) => p,
             Err(e) => {
                 // A 20-byte request packet is upstream traffic, not a broken packet.
                 if let Ok(req) = moldudp64::RequestPacket::new_checked(payload) {
                     self.stats.moldudp64_requests += 1;
-                    if self.mode != Mode::Stats {
-                        self.emit(out, here, None, &req);
-                    }
+                    self.emit(out, here, None, &req);
                     return Ok(());
                 }
                 return Err(self.protocol_error(here, e));
@@ -441,16 +466,12 @@ impl Dissector {
         match pkt.kind() {
             moldudp64::PacketKind::Heartbeat => {
                 self.stats.moldudp64_heartbeats += 1;
-                if self.mode != Mode::Stats {
-                    self.emit(out, here, None, &pkt);
-                }
+                self.emit(out, here, None, &pkt);
                 return Ok(());
             }
             moldudp64::PacketKind::EndOfSession => {
                 self.stats.moldudp64_end_of_session += 1;
-                if self.mode != Mode::Stats {
-                    self.emit(out, here, None, &pkt);
-                }
+                self.emit(out, here, None, &pkt);
                 return Ok(());
             }
             moldudp64::PacketKind::Data => {}
@@ -465,41 +486,8 @@ impl Dissector {
                 ..here
             };
             offset += 2 + msg.len();
-            let Some(&t) = msg.first() else {
-                return Err(self.protocol_error(
-                    msg_here,
-                    codec::Error::Truncated {
-                        protocol: "itch50",
-                        msg_type: None,
-                        field: "message_type",
-                        offset: 0,
-                        needed: 1,
-                        available: 0,
-                    },
-                ));
-            };
-            if self.mode == Mode::Stats {
-                // The statistics path validates the length by table and counts.
-                if let Some(needed) = itch50::message_len(t) {
-                    if msg.len() < needed {
-                        return Err(self.protocol_error(
-                            msg_here,
-                            codec::Error::Truncated {
-                                protocol: "itch50",
-                                msg_type: Some(t),
-                                field: "message",
-                                offset: 0,
-                                needed,
-                                available: msg.len(),
-                            },
-                        ));
-                    }
-                }
-                self.stats.itch[usize::from(t)] += 1;
-                continue;
-            }
             let m = itch50::parse(msg).map_err(|e| self.protocol_error(msg_here, e))?;
-            self.stats.itch[usize::from(t)] += 1;
+            self.stats.itch[usize::from(m.type_byte())] += 1;
             let ctx = Context::Mold {
                 session: pkt.session(),
                 sequence: seq,
@@ -509,15 +497,58 @@ impl Dissector {
         Ok(())
     }
 
+    /// The statistics path: one walk over the blocks validates the packet and counts
+    /// its ITCH messages by type byte, checking each against the length its type
+    /// requires; no message is decoded.
+    #[inline]
+    fn count_moldudp64(&mut self, payload: &[u8], here: Here) -> Result<(), DecodeError> {
+        let counts = &mut self.stats.itch;
+        let checked = moldudp64::Packet::new_checked_visiting(payload, |offset, msg| {
+            let t = itch50::check(msg).map_err(|e| e.shifted(offset))?;
+            counts[usize::from(t)] += 1;
+            Ok(())
+        });
+        let pkt = match checked {
+            Ok(p) => p,
+            Err(e) => {
+                if moldudp64::RequestPacket::new_checked(payload).is_ok() {
+                    self.stats.moldudp64_requests += 1;
+                    return Ok(());
+                }
+                return Err(self.protocol_error(here, e));
+            }
+        };
+        match pkt.kind() {
+            moldudp64::PacketKind::Heartbeat => self.stats.moldudp64_heartbeats += 1,
+            moldudp64::PacketKind::EndOfSession => self.stats.moldudp64_end_of_session += 1,
+            moldudp64::PacketKind::Data => {
+                self.stats.moldudp64_packets += 1;
+                self.track_mold_sequence(pkt.session(), pkt.sequence(), u64::from(pkt.count()));
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
     fn track_mold_sequence(&mut self, session: &[u8; 10], first: u64, count: u64) {
-        let next = self.mold_next.entry(*session).or_insert(first);
+        let next = match &mut self.mold_last {
+            Some((last, next)) if last == session => next,
+            _ => {
+                // Another session: park the current one in the map, fetch this one.
+                if let Some((last, next)) = self.mold_last.take() {
+                    self.mold_next.insert(last, next);
+                }
+                let next = self.mold_next.remove(session).unwrap_or(first);
+                &mut self.mold_last.insert((*session, next)).1
+            }
+        };
         if first > *next {
             self.stats.moldudp64_gaps += 1;
             self.stats.moldudp64_missing += first - *next;
         } else if first < *next {
             self.stats.moldudp64_repeats += 1;
         }
-        *next = (*next).max(first + count);
+        *next = (*next).max(first.saturating_add(count));
     }
 
     fn tcp(

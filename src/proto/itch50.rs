@@ -1587,6 +1587,34 @@ pub fn parse(msg: &[u8]) -> Result<Message<'_>, Error> {
     }
 }
 
+/// Checks, without decoding, what [`parse`] checks: that `msg` has a type byte and
+/// is as long as its type requires. Returns the type byte. The statistics path of
+/// `ticklab decode` counts millions of messages a second through this.
+#[inline]
+pub fn check(msg: &[u8]) -> Result<u8, Error> {
+    let Some(&type_byte) = msg.first() else {
+        return Err(Error::Truncated {
+            protocol: PROTOCOL,
+            msg_type: None,
+            field: "message_type",
+            offset: 0,
+            needed: 1,
+            available: 0,
+        });
+    };
+    match message_len(type_byte) {
+        Some(needed) if msg.len() < needed => Err(Error::Truncated {
+            protocol: PROTOCOL,
+            msg_type: Some(type_byte),
+            field: "message",
+            offset: 0,
+            needed,
+            available: msg.len(),
+        }),
+        _ => Ok(type_byte),
+    }
+}
+
 impl<'a> Message<'a> {
     /// The message name (`"AddOrder"`, ...), `"Unknown"` for an undefined type.
     pub fn name(&self) -> &'static str {
@@ -3112,6 +3140,26 @@ mod tests {
                 prices
             );
             prop_assert_eq!(p.near_execution_time.get(), near_time);
+        }
+    }
+
+    #[test]
+    fn check_agrees_with_parse_for_every_type_and_length() {
+        let buf = [0u8; 64];
+        for t in 0..=255u8 {
+            for len in 0..=60usize {
+                let mut msg = buf;
+                msg[0] = t;
+                let msg = &msg[..len];
+                match (check(msg), parse(msg)) {
+                    (Ok(ct), Ok(m)) => assert_eq!(ct, m.type_byte()),
+                    (Err(a), Err(b)) => assert_eq!(a, b, "type {t} len {len}"),
+                    (a, b) => panic!(
+                        "type {t} len {len}: check {a:?}, parse {:?}",
+                        b.map(|m| m.type_byte())
+                    ),
+                }
+            }
         }
     }
 }

@@ -113,6 +113,18 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Validates the header and walks the block lengths once: every declared block
     /// must fit, and nothing may follow the last one.
     pub fn new_checked(buffer: T) -> Result<Self, Error> {
+        Self::new_checked_visiting(buffer, |_, _| Ok(()))
+    }
+
+    /// [`Packet::new_checked`] that also hands each message to `visit`, with its
+    /// offset in the buffer, during its single walk over the blocks: a consumer that
+    /// needs one look at every message (a counter, say) then reads the packet once.
+    /// An error from `visit` stops the walk and is returned as it is.
+    #[inline]
+    pub fn new_checked_visiting(
+        buffer: T,
+        visit: impl FnMut(usize, &[u8]) -> Result<(), Error>,
+    ) -> Result<Self, Error> {
         let buf = buffer.as_ref();
         let header: &[u8; HEADER_LEN] = match buf.first_chunk() {
             Some(h) => h,
@@ -132,7 +144,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
             PacketKind::Data => count,
             PacketKind::Heartbeat | PacketKind::EndOfSession => 0,
         };
-        let end = walk_blocks(buf, blocks)?;
+        let end = walk_blocks(buf, blocks, visit)?;
         if end != buf.len() {
             return Err(Error::Invalid {
                 protocol: PROTOCOL,
@@ -214,8 +226,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 /// Returns the offset just past the last of `count` blocks that start at
-/// [`HEADER_LEN`], or the error naming the first block that does not fit.
-fn walk_blocks(buf: &[u8], count: u16) -> Result<usize, Error> {
+/// [`HEADER_LEN`], or the error naming the first block that does not fit (or the
+/// first error of `visit`, which sees each message and its offset).
+#[inline]
+fn walk_blocks(
+    buf: &[u8],
+    count: u16,
+    mut visit: impl FnMut(usize, &[u8]) -> Result<(), Error>,
+) -> Result<usize, Error> {
     let mut pos = HEADER_LEN;
     for _ in 0..count {
         let available = buf.len() - pos;
@@ -243,6 +261,8 @@ fn walk_blocks(buf: &[u8], count: u16) -> Result<usize, Error> {
                 available,
             });
         }
+        let at = pos + BLOCK_HEADER_LEN;
+        visit(at, buf.get(at..pos + needed).unwrap_or_default())?;
         pos += needed;
     }
     Ok(pos)

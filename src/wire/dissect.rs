@@ -128,6 +128,53 @@ pub fn dissect_ethernet(frame: &[u8]) -> Result<Layers<'_>, Error> {
     Ok(layers)
 }
 
+/// A UDP datagram found by [`ethernet_udp_fast`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FastUdp {
+    pub dst_port: u16,
+    /// Offset of the UDP payload from the start of the frame.
+    pub payload_offset: usize,
+    pub payload_len: usize,
+}
+
+/// The common case of a market-data capture, found with a handful of loads: an
+/// untagged Ethernet frame carrying an unfragmented IPv4 packet without options,
+/// carrying UDP. Returns `None` for anything else, including anything malformed:
+/// the caller then asks [`dissect_ethernet`], which handles every case and names the
+/// error. When it returns `Some`, [`dissect_ethernet`] would have returned
+/// `Transport::Udp` with the same port and payload (a property test holds it to
+/// that). This exists for `decode --stats`, which must keep up with `cat`.
+#[inline]
+pub fn ethernet_udp_fast(frame: &[u8]) -> Option<FastUdp> {
+    const ETH: usize = 14;
+    const IP: usize = 20;
+    let head: &[u8; ETH + IP + udp::HEADER_LEN] = frame.first_chunk()?;
+    let ip = &head[ETH..];
+    // Ethertype IPv4, version 4 with a 20-byte header, protocol UDP, and neither
+    // More Fragments nor a fragment offset.
+    if head[12..14] != [0x08, 0x00]
+        || ip[0] != 0x45
+        || ip[9] != ipv4::protocol::UDP
+        || u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0
+    {
+        return None;
+    }
+    let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    let udp_len = usize::from(u16::from_be_bytes([ip[IP + 4], ip[IP + 5]]));
+    if total_len < IP + udp::HEADER_LEN
+        || total_len > frame.len() - ETH
+        || udp_len < udp::HEADER_LEN
+        || udp_len > total_len - IP
+    {
+        return None;
+    }
+    Some(FastUdp {
+        dst_port: u16::from_be_bytes([ip[IP + 2], ip[IP + 3]]),
+        payload_offset: ETH + IP + udp::HEADER_LEN,
+        payload_len: udp_len - udp::HEADER_LEN,
+    })
+}
+
 /// Dissects a raw IP packet (LINKTYPE_RAW, LINKTYPE_IPV4). An IPv6 packet (version
 /// nibble 6, possible under LINKTYPE_RAW) is reported as
 /// `NonIp { ethertype: 0x86dd }` rather than as an error.
@@ -723,7 +770,68 @@ mod tests {
         v
     }
 
+    /// The fast path never disagrees with the general dissector.
+    fn assert_fast_agrees(frame: &[u8]) -> Result<(), TestCaseError> {
+        if let Some(fast) = ethernet_udp_fast(frame) {
+            match dissect_ethernet(frame).map(|l| l.transport) {
+                Ok(Transport::Udp {
+                    dst_port,
+                    payload,
+                    payload_offset,
+                    ..
+                }) => {
+                    prop_assert_eq!(fast.dst_port, dst_port);
+                    prop_assert_eq!(fast.payload_offset, payload_offset);
+                    prop_assert_eq!(fast.payload_len, payload.len());
+                }
+                other => prop_assert!(false, "fast path found UDP, dissect says {:?}", other),
+            }
+        }
+        Ok(())
+    }
+
+    /// The frame without its VLAN tag (bytes 12..16).
+    fn untagged(tagged: &[u8]) -> Vec<u8> {
+        [&tagged[..12], &tagged[16..]].concat()
+    }
+
+    #[test]
+    fn fast_path_takes_the_common_case_only() {
+        let plain = untagged(&UDP_FRAME);
+        let fast = ethernet_udp_fast(&plain).expect("plain UDP frame");
+        assert_eq!(
+            fast,
+            FastUdp {
+                dst_port: 0x6720,
+                payload_offset: 42,
+                payload_len: 4
+            }
+        );
+        assert_eq!(&plain[42..46], b"ITCH");
+        assert_fast_agrees(&plain).unwrap();
+        // Tagged frames, TCP and short frames go to the general dissector.
+        assert_eq!(ethernet_udp_fast(&UDP_FRAME), None);
+        assert_eq!(ethernet_udp_fast(&TCP_FRAME), None);
+        assert_eq!(ethernet_udp_fast(&plain[..41]), None);
+    }
+
     proptest! {
+        #[test]
+        fn fast_path_agrees_on_damaged_frames(
+            edits in proptest::collection::vec((0usize..48, any::<u8>()), 0..4),
+            cut in 0usize..200,
+            tcp in any::<bool>(),
+        ) {
+            let base = if tcp { TCP_FRAME.to_vec() } else { untagged(&UDP_FRAME) };
+            let frame = mutated(&base, &edits, cut);
+            assert_fast_agrees(&frame)?;
+        }
+
+        #[test]
+        fn fast_path_agrees_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
+            assert_fast_agrees(&bytes)?;
+        }
+
         #[test]
         fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
             let _ = dissect_ethernet(&bytes);

@@ -61,8 +61,8 @@ pub mod udp;
 
 pub use crate::codec::Error;
 pub use dissect::{
-    dissect_ethernet, dissect_ipv4, dissect_linux_sll, dissect_linux_sll2, EthInfo, Ipv4Info,
-    Layers, Transport,
+    dissect_ethernet, dissect_ipv4, dissect_linux_sll, dissect_linux_sll2, ethernet_udp_fast,
+    EthInfo, FastUdp, Ipv4Info, Layers, Transport,
 };
 pub use ethernet::{MacAddr, VlanTag};
 pub use tcp::TcpFlags;

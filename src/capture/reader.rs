@@ -1,5 +1,8 @@
 //! The streaming capture reader: classic pcap and pcapng from any `Read`, through one
-//! fixed-size buffer, each packet lent out of that buffer.
+//! fixed-size buffer, each packet lent out of that buffer. A regular file opened with
+//! [`CaptureReader::open`] is mapped instead, and its packets are lent straight out of
+//! the page cache (no copy at all); everything below about the buffer applies to
+//! streams (standard input, pipes) and to [`CaptureReader::new`].
 //!
 //! The buffer (1 MiB unless asked otherwise) is refilled with large reads after moving
 //! the unread tail to its front, so per packet there is no system call, no allocation

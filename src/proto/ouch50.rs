@@ -837,7 +837,7 @@ pub fn write<T: OuchMessage>(
     Ok(total)
 }
 
-/// Writes an Enter Order with its options (see [`write`]).
+/// Writes an Enter Order with its options (see [`write()`]).
 pub fn write_enter_order(
     buf: &mut [u8],
     msg: &EnterOrder,
@@ -846,7 +846,7 @@ pub fn write_enter_order(
     write(buf, msg, appendages)
 }
 
-/// Writes a Replace Order Request with its options (see [`write`]).
+/// Writes a Replace Order Request with its options (see [`write()`]).
 pub fn write_replace_order(
     buf: &mut [u8],
     msg: &ReplaceOrder,

@@ -13,12 +13,15 @@
 //! - [`capture`]: pcap and pcapng reading and writing, vendor timestamp trailers;
 //! - [`feed`]: market-data sources (the seeded synthetic ITCH feed);
 //! - [`decode`]: the offline dissector behind `ticklab decode`: capture, frame,
-//!   transport, protocol, message.
+//!   transport, protocol, message;
+//! - [`pace`]: sans-IO replay pacing: when each tick is due, anchored to the run's
+//!   start, and how late ticks left.
 
 pub mod build_info;
 pub mod capture;
 pub mod codec;
 pub mod decode;
 pub mod feed;
+pub mod pace;
 pub mod proto;
 pub mod wire;

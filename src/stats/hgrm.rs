@@ -13,7 +13,8 @@
 //! - the mean and standard deviation: summed in bucket order over each bucket's
 //!   median-equivalent value, divided once at the end.
 //!
-//! It never allocates per row beyond the one line buffer it reuses.
+//! This runs on the control side after a run (or per report), never on the measuring
+//! thread: it formats through ordinary `String`s.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -197,7 +198,7 @@ fn sub_bucket_count(sigfig: u8) -> u64 {
 /// median-equivalent value, accumulated in bucket order and divided at the end, as
 /// Java computes them (the Rust crate's `mean()` divides inside the sum, which differs
 /// in the last bits).
-fn java_mean_and_std_deviation(histogram: &Histogram<u64>) -> (f64, f64) {
+pub(super) fn java_mean_and_std_deviation(histogram: &Histogram<u64>) -> (f64, f64) {
     let total = histogram.len();
     if total == 0 {
         return (0.0, 0.0);

@@ -7,7 +7,7 @@
 //! #[StartTime: 1767605400.000 (seconds since epoch), 2026-01-05T09:30:00.000Z]
 //! #[BaseTime: 1767605400.000 (seconds since epoch)]
 //! "StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"
-//! 0.000,1.000,81919.000,HISTFAAAAEJ4nJNpmSzMwMDAxQABzFCaEUzOmNZg/wEi0NzIyPT...
+//! 0.000,1.000,49020927.000,HISTFAAABd54nC1SQW8jSRWufq5UKpVKUdPpbZreptPb9HhMj9fj6fUaYzJZyxhP...
 //! ```
 //!
 //! Interval timestamps are seconds (3 decimals) after the BaseTime, which the writer
@@ -70,9 +70,9 @@ impl From<IntervalLogWriterError<V2DeflateSerializeError>> for HlogError {
 
 /// Writes an interval log, one interval per [`HlogWriter::append`].
 ///
-/// Each call writes one whole line with one `write_all`-style sequence and no
-/// buffering of its own; wrap a file in a `BufWriter` and flush it after each interval
-/// if the log must be readable while the run goes on.
+/// Each call writes one whole line (in a few writes; no buffering of its own). Wrap a
+/// file in a `BufWriter` and call [`HlogWriter::flush`] after each interval if the log
+/// must be readable while the run goes on.
 pub struct HlogWriter<W: Write> {
     out: W,
     serializer: V2DeflateSerializer,

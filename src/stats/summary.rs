@@ -4,12 +4,15 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::hgrm::java_mean_and_std_deviation;
+
 /// Count, extremes, percentiles and mean of a latency histogram, in nanoseconds.
 ///
 /// Percentiles follow HdrHistogram: `pXX` is the highest value equivalent (within the
 /// histogram's 3 significant digits) to the sample at rank ⌈XX% × count⌉, so it never
 /// understates; `min` is the lowest value equivalent to the smallest sample and `max`
-/// the highest equivalent to the largest. `mean` weights each bucket's middle value.
+/// the highest equivalent to the largest. `mean` weights each bucket's middle value
+/// (computed as the `.hgrm` footer's, so the two agree).
 /// An empty histogram gives all zeros.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
@@ -63,7 +66,7 @@ impl LatencySummary {
             p99_9: at(0.999),
             p99_99: at(0.9999),
             max: histogram.max(),
-            mean: histogram.mean(),
+            mean: java_mean_and_std_deviation(histogram).0,
             clamped,
         }
     }

@@ -16,6 +16,8 @@
 //!   transport, protocol, message;
 //! - [`pace`]: sans-IO replay pacing: when each tick is due, anchored to the run's
 //!   start, and how late ticks left.
+//! - [`stats`]: latency recording without allocation on the measuring thread,
+//!   interval histograms, HdrHistogram interval logs and percentile distributions.
 
 pub mod build_info;
 pub mod capture;
@@ -24,4 +26,5 @@ pub mod decode;
 pub mod feed;
 pub mod pace;
 pub mod proto;
+pub mod stats;
 pub mod wire;

@@ -13,7 +13,9 @@
 //! - [`capture`]: pcap and pcapng reading and writing, vendor timestamp trailers;
 //! - [`feed`]: market-data sources (the seeded synthetic ITCH feed);
 //! - [`decode`]: the offline dissector behind `ticklab decode`: capture, frame,
-//!   transport, protocol, message.
+//!   transport, protocol, message;
+//! - [`refcore`]: the reference trading core (book, trigger rule, SoupBinTCP/OUCH
+//!   client) behind the `refcore` binary, the lab's self-test device under test.
 
 pub mod build_info;
 pub mod capture;
@@ -21,4 +23,5 @@ pub mod codec;
 pub mod decode;
 pub mod feed;
 pub mod proto;
+pub mod refcore;
 pub mod wire;

@@ -38,6 +38,7 @@
 //! assert_eq!(ev.best_after, None);
 //! ```
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -523,19 +524,20 @@ impl Book {
         if shares == 0 {
             return None;
         }
-        if self.orders.contains_key(&order_ref) {
-            self.stats.duplicate_orders += 1;
-            return None;
+        match self.orders.entry(order_ref) {
+            Entry::Occupied(_) => {
+                self.stats.duplicate_orders += 1;
+                return None;
+            }
+            Entry::Vacant(v) => {
+                v.insert(RestingOrder {
+                    slot,
+                    side,
+                    price,
+                    shares,
+                });
+            }
         }
-        self.orders.insert(
-            order_ref,
-            RestingOrder {
-                slot,
-                side,
-                price,
-                shares,
-            },
-        );
         let levels = self.books[slot as usize - 1].side_mut(side);
         let before = levels.best_price();
         levels.add(price, shares);
@@ -590,21 +592,20 @@ impl Book {
         self.books[slot as usize - 1]
             .side_mut(side)
             .remove(original.price, original.shares);
-        if self.orders.contains_key(&new_ref) {
-            self.stats.duplicate_orders += 1;
-        } else if shares > 0 {
-            self.orders.insert(
-                new_ref,
-                RestingOrder {
+        match self.orders.entry(new_ref) {
+            Entry::Occupied(_) => self.stats.duplicate_orders += 1,
+            Entry::Vacant(_) if shares == 0 => {}
+            Entry::Vacant(v) => {
+                v.insert(RestingOrder {
                     slot,
                     side,
                     price,
                     shares,
-                },
-            );
-            self.books[slot as usize - 1]
-                .side_mut(side)
-                .add(price, shares);
+                });
+                self.books[slot as usize - 1]
+                    .side_mut(side)
+                    .add(price, shares);
+            }
         }
         self.event(slot, side, EventKind::Replace, price, before)
     }

@@ -204,7 +204,6 @@ struct Inbox {
     acks: AckCounts,
     gateway_ended: bool,
     closed: bool,
-    rejected: Option<RejectReason>,
 }
 
 /// Reads everything the gateway has sent (without blocking on a nonblocking
@@ -237,7 +236,6 @@ fn read_gateway(
         session.received(clock.now_ns(), n, |event| match event {
             SessionEvent::SequencedData { message, .. } => inbox.acks.record(ouch, message),
             SessionEvent::EndOfSession => inbox.gateway_ended = true,
-            SessionEvent::LoginRejected(reason) => inbox.rejected = Some(reason),
             _ => {}
         })?;
     }

@@ -15,9 +15,11 @@
 //! - [`decode`]: the offline dissector behind `ticklab decode`: capture, frame,
 //!   transport, protocol, message;
 //! - [`pace`]: sans-IO replay pacing: when each tick is due, anchored to the run's
-//!   start, and how late ticks left.
+//!   start, and how late ticks left;
 //! - [`stats`]: latency recording without allocation on the measuring thread,
-//!   interval histograms, HdrHistogram interval logs and percentile distributions.
+//!   interval histograms, HdrHistogram interval logs and percentile distributions;
+//! - [`refcore`]: the reference trading core (book, trigger rule, SoupBinTCP/OUCH
+//!   client) behind the `refcore` binary, the lab's self-test device under test.
 
 pub mod build_info;
 pub mod capture;
@@ -26,5 +28,6 @@ pub mod decode;
 pub mod feed;
 pub mod pace;
 pub mod proto;
+pub mod refcore;
 pub mod stats;
 pub mod wire;

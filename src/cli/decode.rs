@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,9 +54,22 @@ pub fn run(args: DecodeArgs) -> anyhow::Result<ExitCode> {
         (false, true) => Mode::Json,
         (false, false) => Mode::Lines,
     };
+    // A bar on a terminal for long files (indicatif draws nothing when stderr is not
+    // a terminal, so pipes and scripts see no noise).
+    let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
+    let progress = ProgressBar::new(size).with_style(
+        ProgressStyle::with_template(
+            "{spinner} decode {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+        )
+        .expect("valid template"),
+    );
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let stats = decode_file(&args.file, &opts, mode, &mut out)?;
+    let result = decode_file(&args.file, &opts, mode, &mut out, &mut |offset| {
+        progress.set_position(offset)
+    });
+    progress.finish_and_clear();
+    let stats = result?;
     if mode == Mode::Stats {
         if args.json {
             let v = stats.to_json(&args.file);

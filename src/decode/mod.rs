@@ -12,7 +12,7 @@
 //! ```no_run
 //! use ticklab::decode::{decode_file, Mode, Options};
 //! let mut out = std::io::stdout().lock();
-//! let stats = decode_file("feed.pcapng".as_ref(), &Options::default(), Mode::Stats, &mut out)?;
+//! let stats = decode_file("feed.pcapng".as_ref(), &Options::default(), Mode::Stats, &mut out, &mut |_| {})?;
 //! println!("{} ITCH messages", stats.itch_messages());
 //! # Ok::<(), ticklab::decode::DecodeError>(())
 //! ```
@@ -839,30 +839,47 @@ fn guess_ouch_version(inbound: bool, msg: &[u8]) -> OuchVersion {
     }
 }
 
+/// How many records pass between two progress reports.
+pub const PROGRESS_EVERY: u64 = 1 << 16;
+
 /// Decodes a whole capture file (or `-` for standard input), writing lines or JSON
-/// objects to `out` in large blocks, and returns the statistics.
+/// objects to `out` in large blocks, and returns the statistics. `progress` is
+/// called with the file offset reached every [`PROGRESS_EVERY`] records.
 pub fn decode_file(
     path: &Path,
     opts: &Options,
     mode: Mode,
     out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
 ) -> Result<Stats, DecodeError> {
     if path.as_os_str() == "-" {
         let reader = CaptureReader::new(std::io::stdin().lock(), "<stdin>", None)?;
-        decode_reader(reader, path, opts, mode, out)
+        decode_reader_with_progress(reader, path, opts, mode, out, progress)
     } else {
         let reader = CaptureReader::open(path)?;
-        decode_reader(reader, path, opts, mode, out)
+        decode_reader_with_progress(reader, path, opts, mode, out, progress)
     }
 }
 
-/// [`decode_file`] over an open reader.
+/// [`decode_file`] over an open reader, without progress reports.
 pub fn decode_reader<R: std::io::Read>(
+    reader: CaptureReader<R>,
+    path: &Path,
+    opts: &Options,
+    mode: Mode,
+    out: &mut dyn Write,
+) -> Result<Stats, DecodeError> {
+    decode_reader_with_progress(reader, path, opts, mode, out, &mut |_| {})
+}
+
+/// [`decode_file`] over an open reader.
+pub fn decode_reader_with_progress<R: std::io::Read>(
     mut reader: CaptureReader<R>,
     path: &Path,
     opts: &Options,
     mode: Mode,
     out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
 ) -> Result<Stats, DecodeError> {
     const FLUSH_AT: usize = 1 << 20;
     let mut dissector = Dissector::new(path, opts.clone(), mode);
@@ -875,6 +892,9 @@ pub fn decode_reader<R: std::io::Read>(
             buf.clear();
         }
         result?;
+        if pkt.index % PROGRESS_EVERY == 0 {
+            progress(pkt.offset);
+        }
     }
     out.write_all(&buf).map_err(DecodeError::Output)?;
     out.flush().map_err(DecodeError::Output)?;

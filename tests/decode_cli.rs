@@ -290,3 +290,180 @@ fn bad_arguments_name_the_option() {
     assert_eq!(o.status.code(), Some(64));
     assert!(stderr(&o).contains("symbols"), "{}", stderr(&o));
 }
+
+/// One direction of a TCP connection, written as Ethernet frames into a pcap.
+struct TcpSide {
+    template: ticklab::wire::TcpFrameTemplate,
+    seq: u32,
+}
+
+impl TcpSide {
+    fn new(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, isn: u32) -> Self {
+        let ep = ticklab::wire::TcpEndpoints {
+            src_mac: MacAddr([2, 0, 0, 0, 0, src[3]]),
+            dst_mac: MacAddr([2, 0, 0, 0, 0, dst[3]]),
+            vlan: None,
+            src_ip: Ipv4Addr::from(src),
+            dst_ip: Ipv4Addr::from(dst),
+            src_port: sport,
+            dst_port: dport,
+            ttl: 64,
+            dscp: 0,
+        };
+        TcpSide {
+            template: ticklab::wire::TcpFrameTemplate::new(&ep),
+            seq: isn,
+        }
+    }
+
+    fn segment(&mut self, flags: ticklab::wire::TcpFlags, payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0u8; self.template.header_len() + payload.len()];
+        frame[self.template.header_len()..].copy_from_slice(payload);
+        let n = self
+            .template
+            .finish(&mut frame, payload.len(), 1, self.seq, 0, flags, 65_535)
+            .unwrap();
+        frame.truncate(n);
+        let syn = flags.contains(ticklab::wire::TcpFlags::SYN) as u32;
+        self.seq = self.seq.wrapping_add(payload.len() as u32 + syn);
+        frame
+    }
+}
+
+fn write_frames(path: &Path, frames: &[Vec<u8>]) {
+    let mut w = PcapWriter::new(
+        std::fs::File::create(path).unwrap(),
+        LinkType::ETHERNET,
+        65_535,
+    )
+    .unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write_packet(1_000_000 + i as i64, f, f.len() as u32)
+            .unwrap();
+    }
+    w.finish().unwrap();
+}
+
+fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    let o = ticklab(&["decode", "--json", path.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn soupbintcp_ouch_session_is_reassembled_and_decoded() {
+    use ticklab::proto::{ouch42, soupbintcp};
+    use ticklab::wire::TcpFlags;
+    let ack = TcpFlags::ACK;
+    let mut client = TcpSide::new([198, 18, 0, 2], [198, 18, 0, 1], 40_000, 15_000, 1_000);
+    let mut server = TcpSide::new([198, 18, 0, 1], [198, 18, 0, 2], 15_000, 40_000, 9_000);
+    let mut buf = [0u8; 256];
+    let mut frames = vec![
+        client.segment(TcpFlags::SYN, &[]),
+        server.segment(TcpFlags::SYN | ack, &[]),
+    ];
+    let n = soupbintcp::write_login_request(&mut buf, b"USER", b"PASS", b"", 1).unwrap();
+    frames.push(client.segment(ack, &buf[..n]));
+    let order = ouch42::EnterOrder::new(
+        b"00000000000042",
+        b'B',
+        300,
+        b"AAPL",
+        1_500_000,
+        0,
+        b"FIRM",
+        b'Y',
+        b'A',
+        b'N',
+        0,
+        b'N',
+        b'R',
+    );
+    let n = soupbintcp::write_unsequenced_data(&mut buf, zerocopy::IntoBytes::as_bytes(&order))
+        .unwrap();
+    // The order packet is split over two segments, after 10 of its bytes.
+    let packet = buf[..n].to_vec();
+    frames.push(client.segment(ack, &packet[..10]));
+    frames.push(client.segment(ack, &packet[10..]));
+    // A retransmission of the second half changes nothing.
+    client.seq -= (packet.len() - 10) as u32;
+    frames.push(client.segment(ack, &packet[10..]));
+    let n = soupbintcp::write_server_heartbeat(&mut buf).unwrap();
+    let m = soupbintcp::write_client_heartbeat(&mut buf[n..]).unwrap();
+    frames.push(server.segment(ack, &buf[..n]));
+    frames.push(client.segment(ack, &buf[n..n + m]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.pcap");
+    write_frames(&path, &frames);
+    let lines = json_lines(&path);
+    let kinds: Vec<&str> = lines.iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "LoginRequest",
+            "EnterOrder",
+            "ServerHeartbeat",
+            "ClientHeartbeat"
+        ]
+    );
+    let order = &lines[1];
+    assert_eq!(order["protocol"], "ouch42");
+    assert_eq!(order["order_token"], "00000000000042");
+    assert_eq!(order["stock"], "AAPL");
+    assert_eq!(order["price"], "150.0000");
+    assert_eq!(order["shares"], 300);
+    // Named after the record that completed it, in the client's flow.
+    assert_eq!(order["record"], 4);
+    assert_eq!(order["flow"], "198.18.0.2:40000 -> 198.18.0.1:15000");
+
+    let v = stats_json(&path);
+    assert_eq!(v["protocols"]["ouch42"]["EnterOrder"], 1);
+    assert_eq!(v["protocols"]["soupbintcp"]["UnsequencedData"], 1);
+    assert_eq!(v["tcp"]["gaps"], 0);
+    assert_eq!(v["messages"], 1);
+}
+
+#[test]
+fn fix_stream_is_framed_across_segments_and_a_gap_is_counted() {
+    use ticklab::proto::fix;
+    use ticklab::wire::TcpFlags;
+    let ack = TcpFlags::ACK;
+    let mut client = TcpSide::new([198, 18, 0, 2], [198, 18, 0, 1], 40_001, 9_878, 5);
+    let header = |seq| fix::Header {
+        begin_string: "FIX.4.4",
+        sender_comp_id: b"CLIENT",
+        target_comp_id: b"VENUE",
+        msg_seq_num: seq,
+        sending_time: b"20260105-09:30:00.000",
+    };
+    let mut buf = [0u8; 512];
+    let n = fix::write_logon(&mut buf, &header(1), 30, true).unwrap();
+    let logon = buf[..n].to_vec();
+    let n = fix::write_logon(&mut buf, &header(2), 30, false).unwrap();
+    let second = buf[..n].to_vec();
+    let frames = vec![
+        client.segment(TcpFlags::SYN, &[]),
+        client.segment(ack, &logon[..20]),
+        client.segment(ack, &logon[20..]),
+        {
+            // 100 bytes never captured: the stream loses its framing.
+            client.seq += 100;
+            client.segment(ack, &second)
+        },
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fix.pcap");
+    write_frames(&path, &frames);
+    let lines = json_lines(&path);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["protocol"], "fix");
+    assert_eq!(lines[0]["kind"], "Logon");
+    assert_eq!(lines[0]["MsgSeqNum(34)"], "1");
+    let v = stats_json(&path);
+    assert_eq!(v["tcp"]["gaps"], 1);
+    assert_eq!(v["tcp"]["bytes_skipped"], second.len() as u64);
+}

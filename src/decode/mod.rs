@@ -280,7 +280,11 @@ struct Flow {
 /// Where the bytes being framed sit, for error offsets and output context.
 #[derive(Clone, Copy)]
 struct Here {
+    /// The record holding the first byte being decoded (errors name it).
     record: u64,
+    /// The record that completed the message: the same, except for a TCP packet
+    /// reassembled from several segments. Output names it, with its timestamp.
+    completed_in: u64,
     timestamp_ns: i64,
     /// File offset of the first byte of the buffer being decoded.
     file_offset: u64,
@@ -332,6 +336,7 @@ impl Dissector {
         st.last_timestamp_ns = Some(pkt.timestamp_ns);
         let here = Here {
             record: pkt.index,
+            completed_in: pkt.index,
             timestamp_ns: pkt.timestamp_ns,
             file_offset: pkt.data_offset,
         };
@@ -606,23 +611,30 @@ impl Dissector {
                 };
             }
         } else {
+            // A packet began in an earlier segment: frame from the joined bytes. Error
+            // offsets count from where the buffered bytes began, so they are exact
+            // for a packet split over two segments and relative to its first segment
+            // when it spans more.
             let mut pending = std::mem::take(&mut flow.stream.pending);
+            let old_len = pending.len();
             pending.extend_from_slice(data);
             let origin = flow.stream.pending_origin;
             let pending_here = Here {
                 record: origin.record,
                 file_offset: origin.file_offset,
-                timestamp_ns: here.timestamp_ns,
+                ..here
             };
             let used = self.frame_bytes(flow, key, &pending, pending_here, out)?;
             pending.drain(..used);
             flow.stream.pending = pending;
-            if used > 0 {
-                // The rest began in this segment or an earlier one; name this record.
+            if used >= old_len {
+                // What is left began in this segment.
                 flow.stream.pending_origin = Origin {
                     record: here.record,
-                    file_offset: here.file_offset,
+                    file_offset: here.file_offset + (used - old_len) as u64,
                 };
+            } else {
+                flow.stream.pending_origin.file_offset += used as u64;
             }
         }
         Ok(())
@@ -760,7 +772,7 @@ impl Dissector {
                     "{}.{:09} #{}",
                     ts.div_euclid(1_000_000_000),
                     ts.rem_euclid(1_000_000_000),
-                    here.record
+                    here.completed_in
                 );
                 match ctx {
                     Some(Context::Mold { session, sequence }) => {
@@ -780,7 +792,7 @@ impl Dissector {
                 let _ = write!(
                     out,
                     "{{\"record\":{},\"timestamp_ns\":{}",
-                    here.record, here.timestamp_ns
+                    here.completed_in, here.timestamp_ns
                 );
                 match ctx {
                     Some(Context::Mold { session, sequence }) => {

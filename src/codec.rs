@@ -231,6 +231,70 @@ pub fn pad_alpha<const N: usize>(text: &[u8]) -> [u8; N] {
     out
 }
 
+/// Test support shared by every decoder's tests: one [`FieldSink`] that writes each
+/// field down as a string, so a test can assert a message's fields, names, order and
+/// exact values with one `assert_eq!`.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Describe, FieldSink};
+
+    /// Records every field as one string, in the order given. The format shows the
+    /// kind of field as well as its value, so a test also catches a field handed over
+    /// through the wrong method:
+    ///
+    /// | method  | recorded as            | example                     |
+    /// | ------- | ---------------------- | --------------------------- |
+    /// | `uint`  | `name=value`           | `shares=300`                |
+    /// | `int`   | `name=value`           | `offset=-2`                 |
+    /// | `price` | `name=valuee-decimals` | `price=1500000e-4`          |
+    /// | `code`  | `name='c'`             | `side='B'`                  |
+    /// | `text`  | `name="text"`          | `symbol="AAPL"`             |
+    /// | `tag`   | `tag(name)=value`      | `35(MsgType)=A`, `9999(?)=x` |
+    /// | `bytes` | `name=[hex, ...]`      | `payload=[31, 32]`          |
+    /// | `nanos` | `name=valuens`         | `timestamp=1000ns`          |
+    ///
+    /// Text, tag values and codes are shown with [`<[u8]>::escape_ascii`] (printable
+    /// ASCII as is, anything else as `\xNN`), so nothing is lost; bytes as lower-case hex.
+    #[derive(Debug, Default)]
+    pub(crate) struct FieldLog(pub(crate) Vec<String>);
+
+    impl FieldSink for FieldLog {
+        fn uint(&mut self, name: &'static str, value: u64) {
+            self.0.push(format!("{name}={value}"));
+        }
+        fn int(&mut self, name: &'static str, value: i64) {
+            self.0.push(format!("{name}={value}"));
+        }
+        fn price(&mut self, name: &'static str, value: i64, decimals: u8) {
+            self.0.push(format!("{name}={value}e-{decimals}"));
+        }
+        fn code(&mut self, name: &'static str, value: u8) {
+            self.0.push(format!("{name}='{}'", value.escape_ascii()));
+        }
+        fn text(&mut self, name: &'static str, value: &[u8]) {
+            self.0.push(format!("{name}=\"{}\"", value.escape_ascii()));
+        }
+        fn tag(&mut self, tag: u32, name: Option<&'static str>, value: &[u8]) {
+            let name = name.unwrap_or("?");
+            self.0
+                .push(format!("{tag}({name})={}", value.escape_ascii()));
+        }
+        fn bytes(&mut self, name: &'static str, value: &[u8]) {
+            self.0.push(format!("{name}={value:02x?}"));
+        }
+        fn nanos(&mut self, name: &'static str, value: u64) {
+            self.0.push(format!("{name}={value}ns"));
+        }
+    }
+
+    /// Every field `message` describes, in [`FieldLog`]'s format.
+    pub(crate) fn fields_of(message: &dyn Describe) -> Vec<String> {
+        let mut log = FieldLog::default();
+        message.describe(&mut log);
+        log.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +307,45 @@ mod tests {
         assert_eq!(trim_alpha(b"        "), b"");
         let cut: [u8; 2] = pad_alpha(b"ABC");
         assert_eq!(&cut, b"AB");
+    }
+
+    /// Pins the documented [`testing::FieldLog`] format every decoder's tests rely on.
+    #[test]
+    fn field_log_records_each_kind_of_field() {
+        struct Every;
+        impl Describe for Every {
+            fn protocol(&self) -> &'static str {
+                "test"
+            }
+            fn kind(&self) -> &'static str {
+                "Every"
+            }
+            fn describe(&self, sink: &mut dyn FieldSink) {
+                sink.uint("shares", 300);
+                sink.int("offset", -2);
+                sink.price("price", 1_500_000, 4);
+                sink.code("side", b'B');
+                sink.text("symbol", b"AAPL\x01");
+                sink.tag(35, Some("MsgType"), b"A");
+                sink.tag(9999, None, b"x");
+                sink.bytes("payload", &[0x31, 0xff]);
+                sink.nanos("timestamp", 1000);
+            }
+        }
+        assert_eq!(
+            testing::fields_of(&Every),
+            [
+                "shares=300",
+                "offset=-2",
+                "price=1500000e-4",
+                "side='B'",
+                r#"symbol="AAPL\x01""#,
+                "35(MsgType)=A",
+                "9999(?)=x",
+                "payload=[31, ff]",
+                "timestamp=1000ns",
+            ]
+        );
     }
 
     #[test]

@@ -567,6 +567,7 @@ impl<'b> PacketBuilder<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::testing::fields_of;
     use proptest::prelude::*;
 
     /// A downstream packet written out by hand from MoldUDP64 v1.00, "Downstream
@@ -834,49 +835,16 @@ mod tests {
         assert_eq!(p.next_sequence(), 1);
     }
 
-    #[derive(Default)]
-    struct Recorder(Vec<String>);
-
-    impl FieldSink for Recorder {
-        fn uint(&mut self, name: &'static str, value: u64) {
-            self.0.push(format!("{name}={value}"));
-        }
-        fn int(&mut self, name: &'static str, value: i64) {
-            self.0.push(format!("{name}={value}"));
-        }
-        fn price(&mut self, name: &'static str, value: i64, decimals: u8) {
-            self.0.push(format!("{name}={value}e-{decimals}"));
-        }
-        fn code(&mut self, name: &'static str, value: u8) {
-            self.0.push(format!("{name}={}", value as char));
-        }
-        fn text(&mut self, name: &'static str, value: &[u8]) {
-            self.0
-                .push(format!("{name}={}", String::from_utf8_lossy(value)));
-        }
-        fn tag(&mut self, tag: u32, _name: Option<&'static str>, value: &[u8]) {
-            self.0
-                .push(format!("{tag}={}", String::from_utf8_lossy(value)));
-        }
-        fn bytes(&mut self, name: &'static str, value: &[u8]) {
-            self.0.push(format!("{name}=#{}", value.len()));
-        }
-        fn nanos(&mut self, name: &'static str, value: u64) {
-            self.0.push(format!("{name}={value}ns"));
-        }
-    }
-
     #[test]
     fn describes_header() {
         let p = Packet::new_checked(&DATA[..]).unwrap();
-        let mut r = Recorder::default();
-        p.describe(&mut r);
+        let r = fields_of(&p);
         assert_eq!(Describe::protocol(&p), "moldudp64");
         assert_eq!(Describe::kind(&p), "Packet");
         assert_eq!(
-            r.0,
+            r,
             [
-                "session=TESTSESS01",
+                r#"session="TESTSESS01""#,
                 "sequence_number=1000",
                 "message_count=2"
             ]
@@ -888,18 +856,16 @@ mod tests {
         write_heartbeat(&mut buf, b"AB        ", 5).unwrap();
         let p = Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(Describe::kind(&p), "Heartbeat");
-        let mut r = Recorder::default();
-        p.describe(&mut r);
-        assert_eq!(r.0[0], "session=AB");
+        let r = fields_of(&p);
+        assert_eq!(r[0], r#"session="AB""#);
         write_request(&mut buf, b"AB        ", 5, 3).unwrap();
         let q = RequestPacket::new_checked(&buf[..]).unwrap();
-        let mut r = Recorder::default();
-        q.describe(&mut r);
+        let r = fields_of(&q);
         assert_eq!(Describe::kind(&q), "Request");
         assert_eq!(
-            r.0,
+            r,
             [
-                "session=AB",
+                r#"session="AB""#,
                 "sequence_number=5",
                 "requested_message_count=3"
             ]

@@ -438,6 +438,7 @@ impl Describe for Transport<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::testing::{fields_of, FieldLog};
     use crate::wire::checksum;
     use proptest::prelude::*;
 
@@ -691,56 +692,24 @@ mod tests {
         );
     }
 
-    /// Collects what a Describe impl says, for asserting on it.
-    #[derive(Default)]
-    struct Collect(Vec<String>);
-    impl FieldSink for Collect {
-        fn uint(&mut self, name: &'static str, value: u64) {
-            self.0.push(format!("{name}={value}"));
-        }
-        fn int(&mut self, name: &'static str, value: i64) {
-            self.0.push(format!("{name}={value}"));
-        }
-        fn price(&mut self, name: &'static str, value: i64, decimals: u8) {
-            self.0.push(format!("{name}={value}e-{decimals}"));
-        }
-        fn code(&mut self, name: &'static str, value: u8) {
-            self.0.push(format!("{name}={}", value as char));
-        }
-        fn text(&mut self, name: &'static str, value: &[u8]) {
-            self.0
-                .push(format!("{name}={}", String::from_utf8_lossy(value)));
-        }
-        fn tag(&mut self, tag: u32, _name: Option<&'static str>, value: &[u8]) {
-            self.0
-                .push(format!("{tag}={}", String::from_utf8_lossy(value)));
-        }
-        fn bytes(&mut self, name: &'static str, value: &[u8]) {
-            self.0.push(format!("{name}={value:02x?}"));
-        }
-        fn nanos(&mut self, name: &'static str, value: u64) {
-            self.0.push(format!("{name}={value}"));
-        }
-    }
-
     #[test]
     fn layers_describe_themselves() {
         let l = dissect_ethernet(&UDP_FRAME).unwrap();
-        let mut c = Collect::default();
+        let mut c = FieldLog::default();
         l.eth.unwrap().describe(&mut c);
         l.ipv4.unwrap().describe(&mut c);
         l.transport.describe(&mut c);
         assert_eq!(
             c.0,
             [
-                "dst=01:00:5e:36:0c:01",
-                "src=00:1b:21:aa:bb:cc",
+                r#"dst="01:00:5e:36:0c:01""#,
+                r#"src="00:1b:21:aa:bb:cc""#,
                 "vlan_id=100",
                 "vlan_pcp=0",
                 "vlan_dei=0",
                 "ethertype=2048",
-                "src=10.0.0.1",
-                "dst=233.54.12.1",
+                r#"src="10.0.0.1""#,
+                r#"dst="233.54.12.1""#,
                 "protocol=17",
                 "ttl=32",
                 "identification=4660",
@@ -754,9 +723,8 @@ mod tests {
         );
         assert_eq!((l.transport.protocol(), l.transport.kind()), ("udp", "Udp"));
         let t = dissect_ethernet(&TCP_FRAME).unwrap().transport;
-        let mut c = Collect::default();
-        t.describe(&mut c);
-        assert!(c.0.contains(&"flags=PSH|ACK".to_string()));
+        let c = fields_of(&t);
+        assert!(c.contains(&r#"flags="PSH|ACK""#.to_string()));
         assert_eq!(t.kind(), "Tcp");
     }
 

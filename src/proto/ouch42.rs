@@ -505,6 +505,7 @@ mod tests {
 
     use super::*;
     use crate::codec::testing::{fields_of, FieldLog};
+    use crate::proto::ouch_common::testing::assert_one_byte_short_is_truncated;
     use proptest::prelude::*;
     use zerocopy::IntoBytes;
 
@@ -945,29 +946,13 @@ mod tests {
 
     #[test]
     fn one_byte_short_is_truncated_for_every_type() {
-        for t in 0..=255u8 {
-            for (len, inbound) in [(inbound_len(t), true), (outbound_len(t), false)] {
-                let Some(len) = len else { continue };
-                let mut msg = vec![0u8; len - 1];
-                msg[0] = t;
-                let err = if inbound {
-                    parse_inbound(&msg).err()
-                } else {
-                    parse_outbound(&msg).err()
-                };
-                assert_eq!(
-                    err,
-                    Some(Error::Truncated {
-                        protocol: "ouch42",
-                        msg_type: Some(t),
-                        field: "message",
-                        offset: 0,
-                        needed: len,
-                        available: len - 1,
-                    })
-                );
-            }
-        }
+        assert_one_byte_short_is_truncated(
+            "ouch42",
+            [
+                (inbound_len, |m| parse_inbound(m).err()),
+                (outbound_len, |m| parse_outbound(m).err()),
+            ],
+        );
         assert_eq!(
             parse_inbound(&[]).err(),
             Some(Error::Truncated {

@@ -101,37 +101,41 @@ fn fmt_type(f: &mut fmt::Formatter<'_>, msg_type: Option<u8>) -> fmt::Result {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Error::Truncated {
-                protocol,
-                msg_type,
-                field,
-                offset,
-                needed,
-                available,
-            } => {
-                write!(f, "{protocol}")?;
-                fmt_type(f, msg_type)?;
-                write!(
-                    f,
-                    ": field `{field}` at offset {offset} is truncated: needs {needed} bytes, {available} present"
-                )
-            }
-            Error::Invalid {
-                protocol,
-                msg_type,
-                field,
-                offset,
-                expected,
-            } => {
-                write!(f, "{protocol}")?;
-                fmt_type(f, msg_type)?;
-                write!(
-                    f,
-                    ": field `{field}` at offset {offset} is invalid: expected {expected}"
-                )
-            }
-        }
+        write_error(f, self, true)
+    }
+}
+
+/// The words of `error`, with or without its offset ([`Error::detail`] leaves it
+/// out): one text for both, so the two never drift apart.
+fn write_error(f: &mut fmt::Formatter<'_>, error: &Error, with_offset: bool) -> fmt::Result {
+    let (Error::Truncated {
+        protocol,
+        msg_type,
+        field,
+        offset,
+        ..
+    }
+    | Error::Invalid {
+        protocol,
+        msg_type,
+        field,
+        offset,
+        ..
+    }) = *error;
+    write!(f, "{protocol}")?;
+    fmt_type(f, msg_type)?;
+    write!(f, ": field `{field}`")?;
+    if with_offset {
+        write!(f, " at offset {offset}")?;
+    }
+    match *error {
+        Error::Truncated {
+            needed, available, ..
+        } => write!(
+            f,
+            " is truncated: needs {needed} bytes, {available} present"
+        ),
+        Error::Invalid { expected, .. } => write!(f, " is invalid: expected {expected}"),
     }
 }
 
@@ -150,34 +154,7 @@ pub struct Detail<'a>(&'a Error);
 
 impl fmt::Display for Detail<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self.0 {
-            Error::Truncated {
-                protocol,
-                msg_type,
-                field,
-                needed,
-                available,
-                ..
-            } => {
-                write!(f, "{protocol}")?;
-                fmt_type(f, msg_type)?;
-                write!(
-                    f,
-                    ": field `{field}` is truncated: needs {needed} bytes, {available} present"
-                )
-            }
-            Error::Invalid {
-                protocol,
-                msg_type,
-                field,
-                expected,
-                ..
-            } => {
-                write!(f, "{protocol}")?;
-                fmt_type(f, msg_type)?;
-                write!(f, ": field `{field}` is invalid: expected {expected}")
-            }
-        }
+        write_error(f, self.0, false)
     }
 }
 
@@ -363,6 +340,36 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "itch50 message type 'A': field `message` at offset 103 is truncated: needs 36 bytes, 20 present"
+        );
+        assert_eq!(
+            e.detail().to_string(),
+            "itch50 message type 'A': field `message` is truncated: needs 36 bytes, 20 present"
+        );
+        let e = Error::Invalid {
+            protocol: "udp",
+            msg_type: None,
+            field: "length",
+            offset: 4,
+            expected: "a length of at least 8 (the header)",
+        };
+        assert_eq!(
+            e.to_string(),
+            "udp: field `length` at offset 4 is invalid: expected a length of at least 8 (the header)"
+        );
+        assert_eq!(
+            e.detail().to_string(),
+            "udp: field `length` is invalid: expected a length of at least 8 (the header)"
+        );
+        let e = Error::Invalid {
+            protocol: "ouch50",
+            msg_type: Some(0x01),
+            field: "tag",
+            offset: 7,
+            expected: "a known tag",
+        };
+        assert_eq!(
+            e.detail().to_string(),
+            "ouch50 message type 0x01: field `tag` is invalid: expected a known tag"
         );
     }
 }

@@ -25,7 +25,7 @@ use std::net::Ipv4Addr;
 
 use super::ethernet::{self, ethertype, MacAddr, VlanTag, MAX_VLAN_TAGS};
 use super::tcp::{self, TcpFlags};
-use super::{be16, ipv4, udp, Error, StackText};
+use super::{be16, ipv4, truncated, udp, Error, StackText};
 use crate::codec::{Describe, FieldSink};
 
 /// The Ethernet layer of a frame.
@@ -193,7 +193,12 @@ const SLL2_HEADER_LEN: usize = 20;
 /// carries only the sender's address, not an Ethernet header.
 pub fn dissect_linux_sll(frame: &[u8]) -> Result<Layers<'_>, Error> {
     if frame.len() < SLL_HEADER_LEN {
-        return Err(truncated_link("linux_sll", SLL_HEADER_LEN, frame.len()));
+        return Err(truncated(
+            "linux_sll",
+            "header",
+            0..SLL_HEADER_LEN,
+            frame.len(),
+        ));
     }
     dissect_cooked(frame, "linux_sll", SLL_HEADER_LEN - 2, SLL_HEADER_LEN)
 }
@@ -203,7 +208,12 @@ pub fn dissect_linux_sll(frame: &[u8]) -> Result<Layers<'_>, Error> {
 /// ethertype. `eth` is `None`, as for [`dissect_linux_sll`].
 pub fn dissect_linux_sll2(frame: &[u8]) -> Result<Layers<'_>, Error> {
     if frame.len() < SLL2_HEADER_LEN {
-        return Err(truncated_link("linux_sll2", SLL2_HEADER_LEN, frame.len()));
+        return Err(truncated(
+            "linux_sll2",
+            "header",
+            0..SLL2_HEADER_LEN,
+            frame.len(),
+        ));
     }
     dissect_cooked(frame, "linux_sll2", 0, SLL2_HEADER_LEN)
 }
@@ -252,17 +262,6 @@ fn non_ip(ethertype: u16) -> Layers<'static> {
         eth: None,
         ipv4: None,
         transport: Transport::NonIp { ethertype },
-    }
-}
-
-fn truncated_link(link: &'static str, needed: usize, available: usize) -> Error {
-    Error::Truncated {
-        protocol: link,
-        msg_type: None,
-        field: "header",
-        offset: 0,
-        needed,
-        available,
     }
 }
 

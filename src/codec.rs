@@ -101,37 +101,41 @@ fn fmt_type(f: &mut fmt::Formatter<'_>, msg_type: Option<u8>) -> fmt::Result {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Error::Truncated {
-                protocol,
-                msg_type,
-                field,
-                offset,
-                needed,
-                available,
-            } => {
-                write!(f, "{protocol}")?;
-                fmt_type(f, msg_type)?;
-                write!(
-                    f,
-                    ": field `{field}` at offset {offset} is truncated: needs {needed} bytes, {available} present"
-                )
-            }
-            Error::Invalid {
-                protocol,
-                msg_type,
-                field,
-                offset,
-                expected,
-            } => {
-                write!(f, "{protocol}")?;
-                fmt_type(f, msg_type)?;
-                write!(
-                    f,
-                    ": field `{field}` at offset {offset} is invalid: expected {expected}"
-                )
-            }
-        }
+        write_error(f, self, true)
+    }
+}
+
+/// The words of `error`, with or without its offset ([`Error::detail`] leaves it
+/// out): one text for both, so the two never drift apart.
+fn write_error(f: &mut fmt::Formatter<'_>, error: &Error, with_offset: bool) -> fmt::Result {
+    let (Error::Truncated {
+        protocol,
+        msg_type,
+        field,
+        offset,
+        ..
+    }
+    | Error::Invalid {
+        protocol,
+        msg_type,
+        field,
+        offset,
+        ..
+    }) = *error;
+    write!(f, "{protocol}")?;
+    fmt_type(f, msg_type)?;
+    write!(f, ": field `{field}`")?;
+    if with_offset {
+        write!(f, " at offset {offset}")?;
+    }
+    match *error {
+        Error::Truncated {
+            needed, available, ..
+        } => write!(
+            f,
+            " is truncated: needs {needed} bytes, {available} present"
+        ),
+        Error::Invalid { expected, .. } => write!(f, " is invalid: expected {expected}"),
     }
 }
 
@@ -150,34 +154,7 @@ pub struct Detail<'a>(&'a Error);
 
 impl fmt::Display for Detail<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self.0 {
-            Error::Truncated {
-                protocol,
-                msg_type,
-                field,
-                needed,
-                available,
-                ..
-            } => {
-                write!(f, "{protocol}")?;
-                fmt_type(f, msg_type)?;
-                write!(
-                    f,
-                    ": field `{field}` is truncated: needs {needed} bytes, {available} present"
-                )
-            }
-            Error::Invalid {
-                protocol,
-                msg_type,
-                field,
-                expected,
-                ..
-            } => {
-                write!(f, "{protocol}")?;
-                fmt_type(f, msg_type)?;
-                write!(f, ": field `{field}` is invalid: expected {expected}")
-            }
-        }
+        write_error(f, self.0, false)
     }
 }
 
@@ -231,6 +208,70 @@ pub fn pad_alpha<const N: usize>(text: &[u8]) -> [u8; N] {
     out
 }
 
+/// Test support shared by every decoder's tests: one [`FieldSink`] that writes each
+/// field down as a string, so a test can assert a message's fields, names, order and
+/// exact values with one `assert_eq!`.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Describe, FieldSink};
+
+    /// Records every field as one string, in the order given. The format shows the
+    /// kind of field as well as its value, so a test also catches a field handed over
+    /// through the wrong method:
+    ///
+    /// | method  | recorded as            | example                     |
+    /// | ------- | ---------------------- | --------------------------- |
+    /// | `uint`  | `name=value`           | `shares=300`                |
+    /// | `int`   | `name=value`           | `offset=-2`                 |
+    /// | `price` | `name=valuee-decimals` | `price=1500000e-4`          |
+    /// | `code`  | `name='c'`             | `side='B'`                  |
+    /// | `text`  | `name="text"`          | `symbol="AAPL"`             |
+    /// | `tag`   | `tag(name)=value`      | `35(MsgType)=A`, `9999(?)=x` |
+    /// | `bytes` | `name=[hex, ...]`      | `payload=[31, 32]`          |
+    /// | `nanos` | `name=valuens`         | `timestamp=1000ns`          |
+    ///
+    /// Text, tag values and codes are shown with [`<[u8]>::escape_ascii`] (printable
+    /// ASCII as is, anything else as `\xNN`), so nothing is lost; bytes as lower-case hex.
+    #[derive(Debug, Default)]
+    pub(crate) struct FieldLog(pub(crate) Vec<String>);
+
+    impl FieldSink for FieldLog {
+        fn uint(&mut self, name: &'static str, value: u64) {
+            self.0.push(format!("{name}={value}"));
+        }
+        fn int(&mut self, name: &'static str, value: i64) {
+            self.0.push(format!("{name}={value}"));
+        }
+        fn price(&mut self, name: &'static str, value: i64, decimals: u8) {
+            self.0.push(format!("{name}={value}e-{decimals}"));
+        }
+        fn code(&mut self, name: &'static str, value: u8) {
+            self.0.push(format!("{name}='{}'", value.escape_ascii()));
+        }
+        fn text(&mut self, name: &'static str, value: &[u8]) {
+            self.0.push(format!("{name}=\"{}\"", value.escape_ascii()));
+        }
+        fn tag(&mut self, tag: u32, name: Option<&'static str>, value: &[u8]) {
+            let name = name.unwrap_or("?");
+            self.0
+                .push(format!("{tag}({name})={}", value.escape_ascii()));
+        }
+        fn bytes(&mut self, name: &'static str, value: &[u8]) {
+            self.0.push(format!("{name}={value:02x?}"));
+        }
+        fn nanos(&mut self, name: &'static str, value: u64) {
+            self.0.push(format!("{name}={value}ns"));
+        }
+    }
+
+    /// Every field `message` describes, in [`FieldLog`]'s format.
+    pub(crate) fn fields_of(message: &dyn Describe) -> Vec<String> {
+        let mut log = FieldLog::default();
+        message.describe(&mut log);
+        log.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +284,45 @@ mod tests {
         assert_eq!(trim_alpha(b"        "), b"");
         let cut: [u8; 2] = pad_alpha(b"ABC");
         assert_eq!(&cut, b"AB");
+    }
+
+    /// Pins the documented [`testing::FieldLog`] format every decoder's tests rely on.
+    #[test]
+    fn field_log_records_each_kind_of_field() {
+        struct Every;
+        impl Describe for Every {
+            fn protocol(&self) -> &'static str {
+                "test"
+            }
+            fn kind(&self) -> &'static str {
+                "Every"
+            }
+            fn describe(&self, sink: &mut dyn FieldSink) {
+                sink.uint("shares", 300);
+                sink.int("offset", -2);
+                sink.price("price", 1_500_000, 4);
+                sink.code("side", b'B');
+                sink.text("symbol", b"AAPL\x01");
+                sink.tag(35, Some("MsgType"), b"A");
+                sink.tag(9999, None, b"x");
+                sink.bytes("payload", &[0x31, 0xff]);
+                sink.nanos("timestamp", 1000);
+            }
+        }
+        assert_eq!(
+            testing::fields_of(&Every),
+            [
+                "shares=300",
+                "offset=-2",
+                "price=1500000e-4",
+                "side='B'",
+                r#"symbol="AAPL\x01""#,
+                "35(MsgType)=A",
+                "9999(?)=x",
+                "payload=[31, ff]",
+                "timestamp=1000ns",
+            ]
+        );
     }
 
     #[test]
@@ -260,6 +340,36 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "itch50 message type 'A': field `message` at offset 103 is truncated: needs 36 bytes, 20 present"
+        );
+        assert_eq!(
+            e.detail().to_string(),
+            "itch50 message type 'A': field `message` is truncated: needs 36 bytes, 20 present"
+        );
+        let e = Error::Invalid {
+            protocol: "udp",
+            msg_type: None,
+            field: "length",
+            offset: 4,
+            expected: "a length of at least 8 (the header)",
+        };
+        assert_eq!(
+            e.to_string(),
+            "udp: field `length` at offset 4 is invalid: expected a length of at least 8 (the header)"
+        );
+        assert_eq!(
+            e.detail().to_string(),
+            "udp: field `length` is invalid: expected a length of at least 8 (the header)"
+        );
+        let e = Error::Invalid {
+            protocol: "ouch50",
+            msg_type: Some(0x01),
+            field: "tag",
+            offset: 7,
+            expected: "a known tag",
+        };
+        assert_eq!(
+            e.detail().to_string(),
+            "ouch50 message type 0x01: field `tag` is invalid: expected a known tag"
         );
     }
 }

@@ -1331,6 +1331,7 @@ pub fn write_execution_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::testing::fields_of;
     use proptest::prelude::*;
 
     /// `|` stands for SOH in the readable literals below.
@@ -1865,51 +1866,15 @@ mod tests {
         }
     }
 
-    #[derive(Default)]
-    struct Recorder(Vec<String>);
-
-    impl FieldSink for Recorder {
-        fn uint(&mut self, name: &'static str, value: u64) {
-            self.0.push(format!("{name}={value}"));
-        }
-        fn int(&mut self, name: &'static str, value: i64) {
-            self.0.push(format!("{name}={value}"));
-        }
-        fn price(&mut self, name: &'static str, value: i64, decimals: u8) {
-            self.0.push(format!("{name}={value}e-{decimals}"));
-        }
-        fn code(&mut self, name: &'static str, value: u8) {
-            self.0.push(format!("{name}={}", value as char));
-        }
-        fn text(&mut self, name: &'static str, value: &[u8]) {
-            self.0
-                .push(format!("{name}={}", String::from_utf8_lossy(value)));
-        }
-        fn tag(&mut self, tag: u32, name: Option<&'static str>, value: &[u8]) {
-            self.0.push(format!(
-                "{tag}({})={}",
-                name.unwrap_or("?"),
-                String::from_utf8_lossy(value)
-            ));
-        }
-        fn bytes(&mut self, name: &'static str, value: &[u8]) {
-            self.0.push(format!("{name}=#{}", value.len()));
-        }
-        fn nanos(&mut self, name: &'static str, value: u64) {
-            self.0.push(format!("{name}={value}ns"));
-        }
-    }
-
     #[test]
     fn describes_every_field_with_names() {
         let wire = soh(LOGON_42);
         let m = framed(&wire);
-        let mut r = Recorder::default();
-        m.describe(&mut r);
+        let r = fields_of(&m);
         assert_eq!(m.protocol(), "fix");
         assert_eq!(m.kind(), "Logon");
         assert_eq!(
-            r.0,
+            r,
             [
                 "8(BeginString)=FIX.4.2",
                 "9(BodyLength)=65",
@@ -1977,8 +1942,7 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             if let Ok(Some((m, n))) = frame(&bytes) {
                 prop_assert!(n <= bytes.len());
-                let mut r = Recorder::default();
-                m.describe(&mut r);
+                fields_of(&m);
                 let _ = (m.seq_num(), m.get(55), m.msg_kind());
             }
         }

@@ -67,6 +67,22 @@ fn be_u16(b: [u8; 2]) -> u16 {
     u16::from_be_bytes(b)
 }
 
+// The downstream header and the request packet share one layout (`field`); these
+// read it for both.
+const _: () = assert!(HEADER_LEN == REQUEST_LEN);
+
+fn session_of(header: &[u8; HEADER_LEN]) -> &[u8; SESSION_LEN] {
+    header.first_chunk().unwrap_or(&[b' '; SESSION_LEN])
+}
+
+fn sequence_of(h: &[u8; HEADER_LEN]) -> u64 {
+    u64::from_be_bytes([h[10], h[11], h[12], h[13], h[14], h[15], h[16], h[17]])
+}
+
+fn count_of(h: &[u8; HEADER_LEN]) -> u16 {
+    be_u16([h[18], h[19]])
+}
+
 /// What a downstream packet is, from its Message Count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PacketKind {
@@ -139,7 +155,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
                 })
             }
         };
-        let count = be_u16([header[18], header[19]]);
+        let count = count_of(header);
         let blocks = match PacketKind::from_count(count) {
             PacketKind::Data => count,
             PacketKind::Heartbeat | PacketKind::EndOfSession => 0,
@@ -173,20 +189,18 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The Session field, 10 bytes alphanumeric (space padded).
     pub fn session(&self) -> &[u8; SESSION_LEN] {
-        self.header().first_chunk().unwrap_or(&[b' '; SESSION_LEN])
+        session_of(self.header())
     }
 
     /// Sequence Number: of the first block (data), or the next expected
     /// (Heartbeat, End of Session).
     pub fn sequence(&self) -> u64 {
-        let h = self.header();
-        u64::from_be_bytes([h[10], h[11], h[12], h[13], h[14], h[15], h[16], h[17]])
+        sequence_of(self.header())
     }
 
     /// Message Count exactly as on the wire (0xFFFF for End of Session).
     pub fn count(&self) -> u16 {
-        let h = self.header();
-        be_u16([h[18], h[19]])
+        count_of(self.header())
     }
 
     /// Data, Heartbeat or End of Session.
@@ -365,19 +379,17 @@ impl<T: AsRef<[u8]>> RequestPacket<T> {
 
     /// The Session being re-requested.
     pub fn session(&self) -> &[u8; SESSION_LEN] {
-        self.bytes().first_chunk().unwrap_or(&[b' '; SESSION_LEN])
+        session_of(self.bytes())
     }
 
     /// Sequence Number of the first message requested.
     pub fn sequence(&self) -> u64 {
-        let h = self.bytes();
-        u64::from_be_bytes([h[10], h[11], h[12], h[13], h[14], h[15], h[16], h[17]])
+        sequence_of(self.bytes())
     }
 
     /// Requested Message Count.
     pub fn requested_count(&self) -> u16 {
-        let h = self.bytes();
-        be_u16([h[18], h[19]])
+        count_of(self.bytes())
     }
 }
 
@@ -567,6 +579,7 @@ impl<'b> PacketBuilder<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::testing::fields_of;
     use proptest::prelude::*;
 
     /// A downstream packet written out by hand from MoldUDP64 v1.00, "Downstream
@@ -834,49 +847,16 @@ mod tests {
         assert_eq!(p.next_sequence(), 1);
     }
 
-    #[derive(Default)]
-    struct Recorder(Vec<String>);
-
-    impl FieldSink for Recorder {
-        fn uint(&mut self, name: &'static str, value: u64) {
-            self.0.push(format!("{name}={value}"));
-        }
-        fn int(&mut self, name: &'static str, value: i64) {
-            self.0.push(format!("{name}={value}"));
-        }
-        fn price(&mut self, name: &'static str, value: i64, decimals: u8) {
-            self.0.push(format!("{name}={value}e-{decimals}"));
-        }
-        fn code(&mut self, name: &'static str, value: u8) {
-            self.0.push(format!("{name}={}", value as char));
-        }
-        fn text(&mut self, name: &'static str, value: &[u8]) {
-            self.0
-                .push(format!("{name}={}", String::from_utf8_lossy(value)));
-        }
-        fn tag(&mut self, tag: u32, _name: Option<&'static str>, value: &[u8]) {
-            self.0
-                .push(format!("{tag}={}", String::from_utf8_lossy(value)));
-        }
-        fn bytes(&mut self, name: &'static str, value: &[u8]) {
-            self.0.push(format!("{name}=#{}", value.len()));
-        }
-        fn nanos(&mut self, name: &'static str, value: u64) {
-            self.0.push(format!("{name}={value}ns"));
-        }
-    }
-
     #[test]
     fn describes_header() {
         let p = Packet::new_checked(&DATA[..]).unwrap();
-        let mut r = Recorder::default();
-        p.describe(&mut r);
+        let r = fields_of(&p);
         assert_eq!(Describe::protocol(&p), "moldudp64");
         assert_eq!(Describe::kind(&p), "Packet");
         assert_eq!(
-            r.0,
+            r,
             [
-                "session=TESTSESS01",
+                r#"session="TESTSESS01""#,
                 "sequence_number=1000",
                 "message_count=2"
             ]
@@ -888,18 +868,16 @@ mod tests {
         write_heartbeat(&mut buf, b"AB        ", 5).unwrap();
         let p = Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(Describe::kind(&p), "Heartbeat");
-        let mut r = Recorder::default();
-        p.describe(&mut r);
-        assert_eq!(r.0[0], "session=AB");
+        let r = fields_of(&p);
+        assert_eq!(r[0], r#"session="AB""#);
         write_request(&mut buf, b"AB        ", 5, 3).unwrap();
         let q = RequestPacket::new_checked(&buf[..]).unwrap();
-        let mut r = Recorder::default();
-        q.describe(&mut r);
+        let r = fields_of(&q);
         assert_eq!(Describe::kind(&q), "Request");
         assert_eq!(
-            r.0,
+            r,
             [
-                "session=AB",
+                r#"session="AB""#,
                 "sequence_number=5",
                 "requested_message_count=3"
             ]

@@ -504,6 +504,8 @@ mod tests {
     //! (sections 2 and 3): offsets in the comments are from the type byte.
 
     use super::*;
+    use crate::codec::testing::{fields_of, FieldLog};
+    use crate::proto::ouch_common::testing::assert_one_byte_short_is_truncated;
     use proptest::prelude::*;
     use zerocopy::IntoBytes;
 
@@ -515,37 +517,6 @@ mod tests {
     const TS_NS: u64 = 32_000_000_000_000;
     const TOKEN: &[u8; 14] = b"ORD00000000001";
     const TOKEN2: &[u8; 14] = b"ORD00000000002";
-
-    /// Records what Describe hands over, to check names and order.
-    #[derive(Default)]
-    struct Recorder(Vec<String>);
-    impl FieldSink for Recorder {
-        fn uint(&mut self, n: &'static str, v: u64) {
-            self.0.push(format!("{n}={v}"));
-        }
-        fn int(&mut self, n: &'static str, v: i64) {
-            self.0.push(format!("{n}={v}"));
-        }
-        fn price(&mut self, n: &'static str, v: i64, d: u8) {
-            self.0.push(format!("{n}={v}e-{d}"));
-        }
-        fn code(&mut self, n: &'static str, v: u8) {
-            self.0.push(format!("{n}='{}'", v as char));
-        }
-        fn text(&mut self, n: &'static str, v: &[u8]) {
-            self.0
-                .push(format!("{n}=\"{}\"", String::from_utf8_lossy(v)));
-        }
-        fn tag(&mut self, t: u32, _: Option<&'static str>, v: &[u8]) {
-            self.0.push(format!("{t}={v:?}"));
-        }
-        fn bytes(&mut self, n: &'static str, v: &[u8]) {
-            self.0.push(format!("{n}={v:02x?}"));
-        }
-        fn nanos(&mut self, n: &'static str, v: u64) {
-            self.0.push(format!("{n}={v}ns"));
-        }
-    }
 
     fn enter_order_bytes() -> Vec<u8> {
         cat(&[
@@ -975,29 +946,13 @@ mod tests {
 
     #[test]
     fn one_byte_short_is_truncated_for_every_type() {
-        for t in 0..=255u8 {
-            for (len, inbound) in [(inbound_len(t), true), (outbound_len(t), false)] {
-                let Some(len) = len else { continue };
-                let mut msg = vec![0u8; len - 1];
-                msg[0] = t;
-                let err = if inbound {
-                    parse_inbound(&msg).err()
-                } else {
-                    parse_outbound(&msg).err()
-                };
-                assert_eq!(
-                    err,
-                    Some(Error::Truncated {
-                        protocol: "ouch42",
-                        msg_type: Some(t),
-                        field: "message",
-                        offset: 0,
-                        needed: len,
-                        available: len - 1,
-                    })
-                );
-            }
-        }
+        assert_one_byte_short_is_truncated(
+            "ouch42",
+            [
+                (inbound_len, |m| parse_inbound(m).err()),
+                (outbound_len, |m| parse_outbound(m).err()),
+            ],
+        );
         assert_eq!(
             parse_inbound(&[]).err(),
             Some(Error::Truncated {
@@ -1056,10 +1011,9 @@ mod tests {
         let bytes = accepted_bytes();
         let msg = parse_outbound(&bytes).unwrap();
         assert_eq!((msg.protocol(), msg.kind()), ("ouch42", "Accepted"));
-        let mut rec = Recorder::default();
-        msg.describe(&mut rec);
+        let rec = fields_of(&msg);
         assert_eq!(
-            rec.0,
+            rec,
             [
                 "timestamp=32000000000000ns",
                 "order_token=\"ORD00000000001\"",
@@ -1079,7 +1033,7 @@ mod tests {
                 "bbo_weight_indicator=' '",
             ]
         );
-        let mut rec = Recorder::default();
+        let mut rec = FieldLog::default();
         Inbound::Unknown {
             type_byte: b'z',
             bytes: &[b'z', 1],
@@ -1134,7 +1088,7 @@ mod tests {
     proptest! {
         #[test]
         fn parsing_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
-            let mut rec = Recorder::default();
+            let mut rec = FieldLog::default();
             if let Ok(m) = parse_inbound(&bytes) {
                 m.describe(&mut rec);
                 let _ = (m.order_token(), m.stock(), m.side(), m.shares(), m.price());

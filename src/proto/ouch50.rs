@@ -1077,6 +1077,8 @@ mod tests {
     //! offsets in the comments are from the type byte.
 
     use super::*;
+    use crate::codec::testing::{fields_of, FieldLog};
+    use crate::proto::ouch_common::testing::assert_one_byte_short_is_truncated;
     use proptest::prelude::*;
     use zerocopy::IntoBytes;
 
@@ -1091,36 +1093,6 @@ mod tests {
     const PX: [u8; 8] = [0, 0, 0, 0, 0, 0x16, 0xe3, 0x60]; // Price 1_500_000 = $150.0000
     const CL: &[u8; 14] = b"CLORD000000001";
     const NO_APPENDAGE: [u8; 2] = [0, 0];
-
-    #[derive(Default)]
-    struct Recorder(Vec<String>);
-    impl FieldSink for Recorder {
-        fn uint(&mut self, n: &'static str, v: u64) {
-            self.0.push(format!("{n}={v}"));
-        }
-        fn int(&mut self, n: &'static str, v: i64) {
-            self.0.push(format!("{n}={v}"));
-        }
-        fn price(&mut self, n: &'static str, v: i64, d: u8) {
-            self.0.push(format!("{n}={v}e-{d}"));
-        }
-        fn code(&mut self, n: &'static str, v: u8) {
-            self.0.push(format!("{n}='{}'", v as char));
-        }
-        fn text(&mut self, n: &'static str, v: &[u8]) {
-            self.0
-                .push(format!("{n}=\"{}\"", String::from_utf8_lossy(v)));
-        }
-        fn tag(&mut self, t: u32, _: Option<&'static str>, v: &[u8]) {
-            self.0.push(format!("tag{t}={v:02x?}"));
-        }
-        fn bytes(&mut self, n: &'static str, v: &[u8]) {
-            self.0.push(format!("{n}={v:02x?}"));
-        }
-        fn nanos(&mut self, n: &'static str, v: u64) {
-            self.0.push(format!("{n}={v}ns"));
-        }
-    }
 
     fn enter_order_bytes() -> Vec<u8> {
         cat(&[
@@ -1193,11 +1165,10 @@ mod tests {
             (Some(b'B'), Some(300), Some(1_500_000))
         );
 
-        let mut rec = Recorder::default();
-        parsed.describe(&mut rec);
+        let rec = fields_of(&parsed);
         assert_eq!((parsed.protocol(), parsed.kind()), ("ouch50", "EnterOrder"));
         assert_eq!(
-            rec.0,
+            rec,
             [
                 "user_ref_num=7",
                 "side='B'",
@@ -1294,9 +1265,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(&buf[..n], &b[..]);
-        let mut rec = Recorder::default();
+        let mut rec = FieldLog::default();
         m.appendage.describe(&mut rec);
-        assert_eq!(rec.0, ["tag26=[42]"]);
+        assert_eq!(rec.0, ["26(?)=B"]);
 
         // Disable / Enable Order Entry Request: Type, UserRefNum 7, Firm, Length 0.
         let b = cat(&[b"D", &URN, b"FIRM", &NO_APPENDAGE]);
@@ -1397,7 +1368,7 @@ mod tests {
             (msg.user_ref_num(), msg.cl_ord_id(), msg.timestamp()),
             (Some(7), Some(*CL), Some(TS_NS))
         );
-        let mut rec = Recorder::default();
+        let mut rec = FieldLog::default();
         msg.appendage().unwrap().describe(&mut rec);
         assert_eq!(rec.0, ["bbo_weight_indicator='S'", "peg_offset=-100e-4"]);
     }
@@ -1712,31 +1683,13 @@ mod tests {
 
     #[test]
     fn one_byte_short_is_truncated_for_every_type() {
-        for t in 0..=255u8 {
-            let cases: [(Option<usize>, bool); 2] =
-                [(inbound_len(t), true), (outbound_len(t), false)];
-            for (len, inbound) in cases {
-                let Some(len) = len else { continue };
-                let mut msg = vec![0u8; len - 1];
-                msg[0] = t;
-                let err = if inbound {
-                    parse_inbound(&msg).err()
-                } else {
-                    parse_outbound(&msg).err()
-                };
-                assert_eq!(
-                    err,
-                    Some(Error::Truncated {
-                        protocol: "ouch50",
-                        msg_type: Some(t),
-                        field: "message",
-                        offset: 0,
-                        needed: len,
-                        available: len - 1,
-                    })
-                );
-            }
-        }
+        assert_one_byte_short_is_truncated(
+            "ouch50",
+            [
+                (inbound_len, |m| parse_inbound(m).err()),
+                (outbound_len, |m| parse_outbound(m).err()),
+            ],
+        );
     }
 
     #[test]
@@ -1852,7 +1805,7 @@ mod tests {
     proptest! {
         #[test]
         fn parsing_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
-            let mut rec = Recorder::default();
+            let mut rec = FieldLog::default();
             if let Ok(m) = parse_inbound(&bytes) {
                 m.describe(&mut rec);
                 let _ = (m.user_ref_num(), m.cl_ord_id(), m.stock(), m.side(), m.quantity(), m.price());

@@ -504,6 +504,42 @@ pub(crate) use {
     ouch_param_ty,
 };
 
+/// Test support for the OUCH versions' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Error;
+
+    /// A message type's fixed length (`inbound_len`/`outbound_len`) and the parse
+    /// error for a buffer (`parse_inbound`/`parse_outbound` of one direction).
+    pub(crate) type Direction = (fn(u8) -> Option<usize>, fn(&[u8]) -> Option<Error>);
+
+    /// For every type byte with a fixed length in either direction, a message one
+    /// byte short of that length is `Truncated`, naming the whole message.
+    pub(crate) fn assert_one_byte_short_is_truncated(
+        protocol: &'static str,
+        directions: [Direction; 2],
+    ) {
+        for t in 0..=255u8 {
+            for (len_of, parse_err) in directions {
+                let Some(len) = len_of(t) else { continue };
+                let mut msg = vec![0u8; len - 1];
+                msg[0] = t;
+                assert_eq!(
+                    parse_err(&msg),
+                    Some(Error::Truncated {
+                        protocol,
+                        msg_type: Some(t),
+                        field: "message",
+                        offset: 0,
+                        needed: len,
+                        available: len - 1,
+                    })
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -662,6 +662,7 @@ impl Describe for Packet<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::testing::fields_of;
     use proptest::prelude::*;
 
     // Byte layouts below follow SoupBinTCP 3.00, section 2 (Packet Types).
@@ -1003,43 +1004,9 @@ mod tests {
         );
     }
 
-    #[derive(Default)]
-    struct Recorder(Vec<String>);
-
-    impl FieldSink for Recorder {
-        fn uint(&mut self, name: &'static str, value: u64) {
-            self.0.push(format!("{name}={value}"));
-        }
-        fn int(&mut self, name: &'static str, value: i64) {
-            self.0.push(format!("{name}={value}"));
-        }
-        fn price(&mut self, name: &'static str, value: i64, decimals: u8) {
-            self.0.push(format!("{name}={value}e-{decimals}"));
-        }
-        fn code(&mut self, name: &'static str, value: u8) {
-            self.0.push(format!("{name}={}", value as char));
-        }
-        fn text(&mut self, name: &'static str, value: &[u8]) {
-            self.0
-                .push(format!("{name}={}", String::from_utf8_lossy(value)));
-        }
-        fn tag(&mut self, tag: u32, _name: Option<&'static str>, value: &[u8]) {
-            self.0
-                .push(format!("{tag}={}", String::from_utf8_lossy(value)));
-        }
-        fn bytes(&mut self, name: &'static str, value: &[u8]) {
-            self.0.push(format!("{name}=#{}", value.len()));
-        }
-        fn nanos(&mut self, name: &'static str, value: u64) {
-            self.0.push(format!("{name}={value}ns"));
-        }
-    }
-
     fn described(p: &Packet<'_>) -> (&'static str, Vec<String>) {
-        let mut r = Recorder::default();
-        p.describe(&mut r);
         assert_eq!(p.protocol(), "soupbintcp");
-        (p.kind(), r.0)
+        (p.kind(), fields_of(p))
     }
 
     #[test]
@@ -1049,7 +1016,10 @@ mod tests {
             described(&p),
             (
                 "LoginAccepted",
-                vec!["session=SESSION001".into(), "sequence_number=12345".into()]
+                vec![
+                    r#"session="SESSION001""#.into(),
+                    "sequence_number=12345".into()
+                ]
             )
         );
         let (p, _) = frame(LOGIN_REQUEST).unwrap().unwrap();
@@ -1058,9 +1028,9 @@ mod tests {
             (
                 "LoginRequest",
                 vec![
-                    "username=ALICE".into(),
-                    "password=SECRET".into(),
-                    "requested_session=".into(),
+                    r#"username="ALICE""#.into(),
+                    r#"password="SECRET""#.into(),
+                    r#"requested_session="""#.into(),
                     "requested_sequence_number=1".into()
                 ]
             )
@@ -1077,18 +1047,21 @@ mod tests {
             described(&Packet::LoginRejected {
                 reason: RejectReason::NotAuthorized
             }),
-            ("LoginRejected", vec!["reject_reason_code=A".into()])
+            ("LoginRejected", vec!["reject_reason_code='A'".into()])
         );
         assert_eq!(
             described(&Packet::Debug { text: b"t" }),
-            ("Debug", vec!["text=t".into()])
+            ("Debug", vec![r#"text="t""#.into()])
         );
         assert_eq!(
             described(&Packet::Unknown {
                 type_byte: b'Q',
                 payload: b"12"
             }),
-            ("Unknown", vec!["packet_type=Q".into(), "payload=#2".into()])
+            (
+                "Unknown",
+                vec!["packet_type='Q'".into(), "payload=[31, 32]".into()]
+            )
         );
         for (p, k) in [
             (Packet::ServerHeartbeat, "ServerHeartbeat"),
@@ -1146,8 +1119,7 @@ mod tests {
             if let Ok(Some((p, n))) = frame(&bytes) {
                 prop_assert!(n <= bytes.len());
                 prop_assert_eq!(n, p.wire_len());
-                let mut r = Recorder::default();
-                p.describe(&mut r);
+                fields_of(&p);
             }
         }
 

@@ -109,6 +109,16 @@ pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16
     fold64(u64::from(total))
 }
 
+/// Ones-complement sum of the IPv4 pseudo-header and the whole transport `segment`
+/// (header and data), the sum UDP and TCP checksums are taken over: `0xffff` when
+/// the stored checksum is correct. The pseudo-header length is the segment's length
+/// cut to 16 bits (a segment over 65535 bytes cannot be an IPv4 payload).
+#[inline]
+pub(crate) fn transport_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, segment: &[u8]) -> u16 {
+    let pseudo = pseudo_header_sum(src, dst, protocol, segment.len() as u16);
+    add(pseudo, sum(segment))
+}
+
 /// RFC 1624 equation 3: the new checksum after one 16-bit word covered by
 /// `old_checksum` changed from `old_word` to `new_word`:
 /// `HC' = ~(~HC + ~m + m')`.

@@ -25,7 +25,7 @@ use std::net::Ipv4Addr;
 
 use super::ethernet::{self, ethertype, MacAddr, VlanTag, MAX_VLAN_TAGS};
 use super::tcp::{self, TcpFlags};
-use super::{be16, ipv4, udp, Error, StackText};
+use super::{be16, ipv4, truncated, udp, Error, StackText};
 use crate::codec::{Describe, FieldSink};
 
 /// The Ethernet layer of a frame.
@@ -193,7 +193,12 @@ const SLL2_HEADER_LEN: usize = 20;
 /// carries only the sender's address, not an Ethernet header.
 pub fn dissect_linux_sll(frame: &[u8]) -> Result<Layers<'_>, Error> {
     if frame.len() < SLL_HEADER_LEN {
-        return Err(truncated_link("linux_sll", SLL_HEADER_LEN, frame.len()));
+        return Err(truncated(
+            "linux_sll",
+            "header",
+            0..SLL_HEADER_LEN,
+            frame.len(),
+        ));
     }
     dissect_cooked(frame, "linux_sll", SLL_HEADER_LEN - 2, SLL_HEADER_LEN)
 }
@@ -203,7 +208,12 @@ pub fn dissect_linux_sll(frame: &[u8]) -> Result<Layers<'_>, Error> {
 /// ethertype. `eth` is `None`, as for [`dissect_linux_sll`].
 pub fn dissect_linux_sll2(frame: &[u8]) -> Result<Layers<'_>, Error> {
     if frame.len() < SLL2_HEADER_LEN {
-        return Err(truncated_link("linux_sll2", SLL2_HEADER_LEN, frame.len()));
+        return Err(truncated(
+            "linux_sll2",
+            "header",
+            0..SLL2_HEADER_LEN,
+            frame.len(),
+        ));
     }
     dissect_cooked(frame, "linux_sll2", 0, SLL2_HEADER_LEN)
 }
@@ -252,17 +262,6 @@ fn non_ip(ethertype: u16) -> Layers<'static> {
         eth: None,
         ipv4: None,
         transport: Transport::NonIp { ethertype },
-    }
-}
-
-fn truncated_link(link: &'static str, needed: usize, available: usize) -> Error {
-    Error::Truncated {
-        protocol: link,
-        msg_type: None,
-        field: "header",
-        offset: 0,
-        needed,
-        available,
     }
 }
 
@@ -438,6 +437,7 @@ impl Describe for Transport<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::testing::{fields_of, FieldLog};
     use crate::wire::checksum;
     use proptest::prelude::*;
 
@@ -691,56 +691,24 @@ mod tests {
         );
     }
 
-    /// Collects what a Describe impl says, for asserting on it.
-    #[derive(Default)]
-    struct Collect(Vec<String>);
-    impl FieldSink for Collect {
-        fn uint(&mut self, name: &'static str, value: u64) {
-            self.0.push(format!("{name}={value}"));
-        }
-        fn int(&mut self, name: &'static str, value: i64) {
-            self.0.push(format!("{name}={value}"));
-        }
-        fn price(&mut self, name: &'static str, value: i64, decimals: u8) {
-            self.0.push(format!("{name}={value}e-{decimals}"));
-        }
-        fn code(&mut self, name: &'static str, value: u8) {
-            self.0.push(format!("{name}={}", value as char));
-        }
-        fn text(&mut self, name: &'static str, value: &[u8]) {
-            self.0
-                .push(format!("{name}={}", String::from_utf8_lossy(value)));
-        }
-        fn tag(&mut self, tag: u32, _name: Option<&'static str>, value: &[u8]) {
-            self.0
-                .push(format!("{tag}={}", String::from_utf8_lossy(value)));
-        }
-        fn bytes(&mut self, name: &'static str, value: &[u8]) {
-            self.0.push(format!("{name}={value:02x?}"));
-        }
-        fn nanos(&mut self, name: &'static str, value: u64) {
-            self.0.push(format!("{name}={value}"));
-        }
-    }
-
     #[test]
     fn layers_describe_themselves() {
         let l = dissect_ethernet(&UDP_FRAME).unwrap();
-        let mut c = Collect::default();
+        let mut c = FieldLog::default();
         l.eth.unwrap().describe(&mut c);
         l.ipv4.unwrap().describe(&mut c);
         l.transport.describe(&mut c);
         assert_eq!(
             c.0,
             [
-                "dst=01:00:5e:36:0c:01",
-                "src=00:1b:21:aa:bb:cc",
+                r#"dst="01:00:5e:36:0c:01""#,
+                r#"src="00:1b:21:aa:bb:cc""#,
                 "vlan_id=100",
                 "vlan_pcp=0",
                 "vlan_dei=0",
                 "ethertype=2048",
-                "src=10.0.0.1",
-                "dst=233.54.12.1",
+                r#"src="10.0.0.1""#,
+                r#"dst="233.54.12.1""#,
                 "protocol=17",
                 "ttl=32",
                 "identification=4660",
@@ -754,9 +722,8 @@ mod tests {
         );
         assert_eq!((l.transport.protocol(), l.transport.kind()), ("udp", "Udp"));
         let t = dissect_ethernet(&TCP_FRAME).unwrap().transport;
-        let mut c = Collect::default();
-        t.describe(&mut c);
-        assert!(c.0.contains(&"flags=PSH|ACK".to_string()));
+        let c = fields_of(&t);
+        assert!(c.contains(&r#"flags="PSH|ACK""#.to_string()));
         assert_eq!(t.kind(), "Tcp");
     }
 

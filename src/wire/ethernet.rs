@@ -31,7 +31,7 @@
 use core::fmt;
 use core::str::FromStr;
 
-use super::{be16, put_be16, Error};
+use super::{be16, invalid, put_be16, truncated, Error};
 
 const PROTOCOL: &str = "ethernet";
 
@@ -206,14 +206,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
     pub fn new_checked(buffer: T) -> Result<Self, Error> {
         let bytes = buffer.as_ref();
         if bytes.len() < HEADER_LEN {
-            return Err(Error::Truncated {
-                protocol: PROTOCOL,
-                msg_type: None,
-                field: "header",
-                offset: 0,
-                needed: HEADER_LEN,
-                available: bytes.len(),
-            });
+            return Err(truncated(PROTOCOL, "header", 0..HEADER_LEN, bytes.len()));
         }
         let mut vlan_count = 0u8;
         let mut type_at = field::TYPE;
@@ -221,14 +214,12 @@ impl<T: AsRef<[u8]>> Frame<T> {
             // A tag is only usable with the type field that follows it.
             let needed = VLAN_TAG_LEN + 2;
             if bytes.len() < type_at + needed {
-                return Err(Error::Truncated {
-                    protocol: PROTOCOL,
-                    msg_type: None,
-                    field: "vlan_tag",
-                    offset: type_at,
-                    needed,
-                    available: bytes.len() - type_at,
-                });
+                return Err(truncated(
+                    PROTOCOL,
+                    "vlan_tag",
+                    type_at..type_at + needed,
+                    bytes.len(),
+                ));
             }
             vlan_count += 1;
             type_at += VLAN_TAG_LEN;
@@ -372,24 +363,17 @@ pub fn write_header(
     ethertype: u16,
 ) -> Result<usize, Error> {
     if vlans.len() > MAX_VLAN_TAGS {
-        return Err(Error::Invalid {
-            protocol: PROTOCOL,
-            msg_type: None,
-            field: "vlan_tag",
-            offset: HEADER_LEN + MAX_VLAN_TAGS * VLAN_TAG_LEN - 2,
-            expected: "at most two VLAN tags",
-        });
+        return Err(invalid(
+            PROTOCOL,
+            "vlan_tag",
+            HEADER_LEN + MAX_VLAN_TAGS * VLAN_TAG_LEN - 2,
+            "at most two VLAN tags",
+        ));
     }
     let len = HEADER_LEN + vlans.len() * VLAN_TAG_LEN;
+    let buf_len = buf.len();
     let Some(out) = buf.get_mut(..len) else {
-        return Err(Error::Truncated {
-            protocol: PROTOCOL,
-            msg_type: None,
-            field: "header",
-            offset: 0,
-            needed: len,
-            available: buf.len(),
-        });
+        return Err(truncated(PROTOCOL, "header", 0..len, buf_len));
     };
     out[field::DST].copy_from_slice(&dst.0);
     out[field::SRC].copy_from_slice(&src.0);

@@ -30,7 +30,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{be16, be32, checksum, put_be16, Error};
+use super::{be16, be32, checksum, invalid, put_be16, truncated, Error};
 
 const PROTOCOL: &str = "ipv4";
 
@@ -91,53 +91,44 @@ impl<T: AsRef<[u8]>> Packet<T> {
             .get(field::VER_IHL)
             .filter(|_| bytes.len() >= HEADER_LEN)
         else {
-            return Err(Error::Truncated {
-                protocol: PROTOCOL,
-                msg_type: None,
-                field: "header",
-                offset: 0,
-                needed: HEADER_LEN,
-                available: bytes.len(),
-            });
+            return Err(truncated(PROTOCOL, "header", 0..HEADER_LEN, bytes.len()));
         };
         if ver_ihl >> 4 != 4 {
-            return Err(invalid("version", field::VER_IHL, "4"));
+            return Err(invalid(PROTOCOL, "version", field::VER_IHL, "4"));
         }
         let header_len = usize::from(ver_ihl & 0x0f) * 4;
         if header_len < HEADER_LEN {
             return Err(invalid(
+                PROTOCOL,
                 "ihl",
                 field::VER_IHL,
                 "a header length of at least 5 words (20 bytes)",
             ));
         }
         if header_len > bytes.len() {
-            return Err(Error::Truncated {
-                protocol: PROTOCOL,
-                msg_type: None,
-                field: "options",
-                offset: HEADER_LEN,
-                needed: header_len - HEADER_LEN,
-                available: bytes.len() - HEADER_LEN,
-            });
+            return Err(truncated(
+                PROTOCOL,
+                "options",
+                HEADER_LEN..header_len,
+                bytes.len(),
+            ));
         }
         let total_len = usize::from(be16(bytes, field::TOTAL_LEN));
         if total_len < header_len {
             return Err(invalid(
+                PROTOCOL,
                 "total_length",
                 field::TOTAL_LEN,
                 "a total length of at least the header length",
             ));
         }
         if total_len > bytes.len() {
-            return Err(Error::Truncated {
-                protocol: PROTOCOL,
-                msg_type: None,
-                field: "payload",
-                offset: header_len,
-                needed: total_len - header_len,
-                available: bytes.len() - header_len,
-            });
+            return Err(truncated(
+                PROTOCOL,
+                "payload",
+                header_len..total_len,
+                bytes.len(),
+            ));
         }
         Ok(Packet { buffer })
     }
@@ -416,20 +407,15 @@ impl Header {
         let total = HEADER_LEN + payload_len;
         if total > MAX_TOTAL_LEN {
             return Err(invalid(
+                PROTOCOL,
                 "total_length",
                 field::TOTAL_LEN,
                 "a total length of at most 65535 bytes",
             ));
         }
+        let buf_len = buf.len();
         let Some(out) = buf.get_mut(..HEADER_LEN) else {
-            return Err(Error::Truncated {
-                protocol: PROTOCOL,
-                msg_type: None,
-                field: "header",
-                offset: 0,
-                needed: HEADER_LEN,
-                available: buf.len(),
-            });
+            return Err(truncated(PROTOCOL, "header", 0..HEADER_LEN, buf_len));
         };
         out[field::VER_IHL] = 0x45;
         out[field::DSCP_ECN] = (self.dscp << 2) | (self.ecn & 0x3);
@@ -448,16 +434,6 @@ impl Header {
         let sum = checksum::checksum(out);
         put_be16(out, field::CHECKSUM, sum);
         Ok(HEADER_LEN)
-    }
-}
-
-fn invalid(field: &'static str, offset: usize, expected: &'static str) -> Error {
-    Error::Invalid {
-        protocol: PROTOCOL,
-        msg_type: None,
-        field,
-        offset,
-        expected,
     }
 }
 
@@ -582,7 +558,16 @@ mod tests {
         );
         let mut v6 = HEADER;
         v6[0] = 0x65;
-        assert_eq!(err(&v6), invalid("version", 0, "4"));
+        assert_eq!(
+            err(&v6),
+            Error::Invalid {
+                protocol: "ipv4",
+                msg_type: None,
+                field: "version",
+                offset: 0,
+                expected: "4"
+            }
+        );
         let mut short_ihl = HEADER;
         short_ihl[0] = 0x44;
         assert_eq!(err(&short_ihl).field(), "ihl");

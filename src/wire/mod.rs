@@ -106,6 +106,42 @@ pub(crate) fn put_be32(bytes: &mut [u8], at: usize, value: u32) {
     }
 }
 
+/// The error for a wire-layer `field` that spans `span` of a buffer of `buf_len`
+/// bytes that ends first. Every layer reports a short header, options or payload
+/// this way, so offsets and byte counts mean the same thing in all of them.
+pub(crate) fn truncated(
+    protocol: &'static str,
+    field: &'static str,
+    span: core::ops::Range<usize>,
+    buf_len: usize,
+) -> Error {
+    Error::Truncated {
+        protocol,
+        msg_type: None,
+        field,
+        offset: span.start,
+        needed: span.end.saturating_sub(span.start),
+        available: buf_len.saturating_sub(span.start),
+    }
+}
+
+/// The error for a wire-layer field whose value its RFC does not allow (wire
+/// layers have no message type).
+pub(crate) fn invalid(
+    protocol: &'static str,
+    field: &'static str,
+    offset: usize,
+    expected: &'static str,
+) -> Error {
+    Error::Invalid {
+        protocol,
+        msg_type: None,
+        field,
+        offset,
+        expected,
+    }
+}
+
 /// Text formatted into a fixed buffer, so [`crate::codec::Describe`] impls can
 /// hand addresses and flag sets to a sink without allocating.
 pub(crate) struct StackText<const N: usize> {

@@ -25,7 +25,7 @@ use core::fmt;
 use core::ops::{BitAnd, BitOr, BitOrAssign, Not};
 use std::net::Ipv4Addr;
 
-use super::{be16, be32, checksum, ipv4, put_be16, put_be32, Error};
+use super::{be16, be32, checksum, invalid, ipv4, put_be16, put_be32, truncated, Error};
 
 const PROTOCOL: &str = "tcp";
 
@@ -195,34 +195,24 @@ impl<T: AsRef<[u8]>> Segment<T> {
             .get(field::DATA_OFFSET)
             .filter(|_| bytes.len() >= HEADER_LEN)
         else {
-            return Err(Error::Truncated {
-                protocol: PROTOCOL,
-                msg_type: None,
-                field: "header",
-                offset: 0,
-                needed: HEADER_LEN,
-                available: bytes.len(),
-            });
+            return Err(truncated(PROTOCOL, "header", 0..HEADER_LEN, bytes.len()));
         };
         let header_len = usize::from(offset_byte >> 4) * 4;
         if header_len < HEADER_LEN {
-            return Err(Error::Invalid {
-                protocol: PROTOCOL,
-                msg_type: None,
-                field: "data_offset",
-                offset: field::DATA_OFFSET,
-                expected: "a data offset of at least 5 words (20 bytes)",
-            });
+            return Err(invalid(
+                PROTOCOL,
+                "data_offset",
+                field::DATA_OFFSET,
+                "a data offset of at least 5 words (20 bytes)",
+            ));
         }
         if header_len > bytes.len() {
-            return Err(Error::Truncated {
-                protocol: PROTOCOL,
-                msg_type: None,
-                field: "options",
-                offset: HEADER_LEN,
-                needed: header_len - HEADER_LEN,
-                available: bytes.len() - HEADER_LEN,
-            });
+            return Err(truncated(
+                PROTOCOL,
+                "options",
+                HEADER_LEN..header_len,
+                bytes.len(),
+            ));
         }
         Ok(Segment { buffer })
     }
@@ -303,13 +293,10 @@ impl<T: AsRef<[u8]>> Segment<T> {
         payload_of(self.bytes())
     }
 
-    /// Ones-complement sum of pseudo-header and segment. The segment length in the
-    /// pseudo-header is the buffer length (a buffer over 65535 bytes cannot be an
-    /// IPv4 payload; its length is cut to 16 bits).
+    /// Ones-complement sum of pseudo-header and segment; the segment is the whole
+    /// buffer, so the pseudo-header length is the buffer length.
     fn full_sum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u16 {
-        let seg = self.bytes();
-        let pseudo = checksum::pseudo_header_sum(src, dst, ipv4::protocol::TCP, seg.len() as u16);
-        checksum::add(pseudo, checksum::sum(seg))
+        checksum::transport_sum(src, dst, ipv4::protocol::TCP, self.bytes())
     }
 
     /// The checksum the segment should carry for the given IPv4 addresses.
@@ -417,15 +404,9 @@ impl Header {
     /// 20. Fill the checksum once the payload is in place
     /// ([`Segment::fill_checksum`]).
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let buf_len = buf.len();
         let Some(out) = buf.get_mut(..HEADER_LEN) else {
-            return Err(Error::Truncated {
-                protocol: PROTOCOL,
-                msg_type: None,
-                field: "header",
-                offset: 0,
-                needed: HEADER_LEN,
-                available: buf.len(),
-            });
+            return Err(truncated(PROTOCOL, "header", 0..HEADER_LEN, buf_len));
         };
         put_be16(out, field::SRC_PORT, self.src_port);
         put_be16(out, field::DST_PORT, self.dst_port);

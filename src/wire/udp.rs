@@ -23,7 +23,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::{be16, checksum, ipv4, put_be16, Error};
+use super::{be16, checksum, invalid, ipv4, put_be16, truncated, Error};
 
 const PROTOCOL: &str = "udp";
 
@@ -55,34 +55,19 @@ impl<T: AsRef<[u8]>> Datagram<T> {
     pub fn new_checked(buffer: T) -> Result<Self, Error> {
         let bytes = buffer.as_ref();
         if bytes.len() < HEADER_LEN {
-            return Err(Error::Truncated {
-                protocol: PROTOCOL,
-                msg_type: None,
-                field: "header",
-                offset: 0,
-                needed: HEADER_LEN,
-                available: bytes.len(),
-            });
+            return Err(truncated(PROTOCOL, "header", 0..HEADER_LEN, bytes.len()));
         }
         let len = usize::from(be16(bytes, field::LENGTH));
         if len < HEADER_LEN {
-            return Err(Error::Invalid {
-                protocol: PROTOCOL,
-                msg_type: None,
-                field: "length",
-                offset: field::LENGTH,
-                expected: "a length of at least 8 (the header)",
-            });
+            return Err(invalid(
+                PROTOCOL,
+                "length",
+                field::LENGTH,
+                "a length of at least 8 (the header)",
+            ));
         }
         if len > bytes.len() {
-            return Err(Error::Truncated {
-                protocol: PROTOCOL,
-                msg_type: None,
-                field: "payload",
-                offset: HEADER_LEN,
-                needed: len - HEADER_LEN,
-                available: bytes.len() - HEADER_LEN,
-            });
+            return Err(truncated(PROTOCOL, "payload", HEADER_LEN..len, bytes.len()));
         }
         Ok(Datagram { buffer })
     }
@@ -135,12 +120,10 @@ impl<T: AsRef<[u8]>> Datagram<T> {
     /// The checksum the datagram should carry, given the IPv4 addresses of its
     /// packet: already mapped from 0 to `0xffff`.
     pub fn compute_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u16 {
-        let d = self.datagram();
-        let pseudo = checksum::pseudo_header_sum(src, dst, ipv4::protocol::UDP, d.len() as u16);
-        let stored = self.checksum();
+        let full = checksum::transport_sum(src, dst, ipv4::protocol::UDP, self.datagram());
         // Sum as if the checksum field were zero, without copying: remove the
         // stored value from the sum instead (ones-complement subtraction).
-        let sum = checksum::add(checksum::add(pseudo, checksum::sum(d)), !stored);
+        let sum = checksum::add(full, !self.checksum());
         match !sum {
             0 => 0xffff,
             c => c,
@@ -153,9 +136,7 @@ impl<T: AsRef<[u8]>> Datagram<T> {
         if self.checksum() == 0 {
             return true;
         }
-        let d = self.datagram();
-        let pseudo = checksum::pseudo_header_sum(src, dst, ipv4::protocol::UDP, d.len() as u16);
-        checksum::add(pseudo, checksum::sum(d)) == 0xffff
+        checksum::transport_sum(src, dst, ipv4::protocol::UDP, self.datagram()) == 0xffff
     }
 }
 
@@ -221,23 +202,16 @@ pub fn write_header(
 ) -> Result<usize, Error> {
     let len = HEADER_LEN + payload_len;
     let Ok(len) = u16::try_from(len) else {
-        return Err(Error::Invalid {
-            protocol: PROTOCOL,
-            msg_type: None,
-            field: "length",
-            offset: field::LENGTH,
-            expected: "a length of at most 65535",
-        });
+        return Err(invalid(
+            PROTOCOL,
+            "length",
+            field::LENGTH,
+            "a length of at most 65535",
+        ));
     };
+    let buf_len = buf.len();
     let Some(out) = buf.get_mut(..HEADER_LEN) else {
-        return Err(Error::Truncated {
-            protocol: PROTOCOL,
-            msg_type: None,
-            field: "header",
-            offset: 0,
-            needed: HEADER_LEN,
-            available: buf.len(),
-        });
+        return Err(truncated(PROTOCOL, "header", 0..HEADER_LEN, buf_len));
     };
     put_be16(out, field::SRC_PORT, src_port);
     put_be16(out, field::DST_PORT, dst_port);

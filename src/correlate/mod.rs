@@ -1,0 +1,703 @@
+//! Correlation: which tick caused each order, and how long the core took.
+//!
+//! The lab tells a [`Correlator`] about every tick it sends ([`Correlator::on_tick`],
+//! in send order) and every order it receives ([`Correlator::on_order`]); each order
+//! that answers a tick becomes a [`Match`] with two latencies, handed to the caller's
+//! [`Sink`]: `wire_ns`, from the TX timestamp of the frame that carried the tick to
+//! the RX timestamp of the frame that carried the order (tick-to-trade), and
+//! `from_schedule_ns`, from the tick's scheduled send time (see [`crate::pace`]) to
+//! the same RX timestamp, which keeps percentiles honest when the sender ran late.
+//! Everything else is counted in [`Counts`], never dropped: every tick ends up
+//! matched, a non-response, not-triggering or overflowed (or is still pending), and
+//! every order is matched, a duplicate, unsolicited, late or stale
+//! ([`Counts::check`]).
+//!
+//! It is sans-IO: it never reads a clock and never does I/O; time comes in as the
+//! events' own timestamps and as the `now_ns` of [`Correlator::poll`]. After
+//! [`Correlator::new`] it never allocates: ticks that may still be answered live in
+//! a ring sized by [`Config::capacity`], and a tick that finds the ring full of
+//! in-flight ticks is counted as overflowed instead of growing it.
+//!
+//! # Rules
+//!
+//! Which ticks are *expected* to cause an order ([`Expect`]):
+//! - [`Expect::MarkedTriggers`] (the `trigger` rule, default): only ticks sent with
+//!   `is_trigger` (the lab marks them by running [`crate::refcore::trigger`] over the
+//!   feed). Any other tick is counted as `not_triggering` at once and can never be
+//!   matched.
+//! - [`Expect::EveryTick`]: every tick is expected (a core that answers each tick).
+//!
+//! An expected tick is pending until an order matches it (`matched`) or its timeout
+//! passes (`non_responses`). How an order finds its tick ([`Rule`]):
+//! - [`Rule::Echo`]: the order carries the tick's sequence number
+//!   ([`OrderKey::sequence`], read by the extractors in [`keys`]). The tick is the
+//!   expected tick with that sequence number (the latest one, should a sequence
+//!   number repeat).
+//! - [`Rule::Instrument`]: the tick is the latest *expected* tick of the order's
+//!   instrument ([`OrderKey::locate`]) whose TX timestamp is at or before the
+//!   order's RX timestamp. Ticks that are not expected never count, so under
+//!   `MarkedTriggers` a non-trigger tick of the same instrument sent between the
+//!   trigger and the order does not steal the order. The rule is literal: when that
+//!   latest tick already has its order, the order is a duplicate even if an older
+//!   tick of the instrument is still pending (a core answering the older tick late
+//!   cannot be told from one answering the latest twice).
+//!
+//! Then, for the tick found: pending and within its timeout → `matched`; already
+//! matched (or already answered late) → `duplicates`; past its timeout → `late`, and
+//! the non-response stands (the tick is counted as a non-response, once). No tick
+//! found: `unsolicited` (a sequence number never sent, a tick that was not expected,
+//! no key, an unknown instrument), or `stale` when the order names something older
+//! than the ring still remembers.
+//!
+//! A tick's timeout runs from its TX timestamp: it is answered in time when
+//! `rx_ns <= tx_ns + timeout_ns`. [`Correlator::poll`] expires pending ticks in send
+//! order; [`Correlator::on_order`] also judges its own tick against the timeout, so
+//! results do not depend on how often the lab polls.
+//!
+//! # Clock domains
+//!
+//! `tx_ns`, `rx_ns`, `scheduled_ns` and `now_ns` are plain nanoseconds and must all be
+//! on one clock (one clock domain: the kernel's `CLOCK_REALTIME` for software
+//! timestamps, or one PTP-disciplined NIC clock). The lab guarantees that, converting
+//! the pacer's schedule into the timestamp domain; a later `time/` module will make
+//! the domain part of the type. Timestamps that still disagree are counted, not
+//! recorded: an order received before its tick was sent (or before the tick was
+//! scheduled) is matched (the tick is accounted for) and counted as `negative`, with
+//! no sample, rather than recorded as a huge unsigned latency.
+//!
+//! # What the caller must keep
+//!
+//! - `on_tick` for a tick before `on_order` for any order it caused (the lab feeds
+//!   a tick when its TX timestamp is known; an order arriving first is held);
+//! - `poll(now_ns)` only once every order received at or before `now_ns` has been
+//!   given to `on_order` (otherwise an order still in a socket would be late);
+//! - under [`Rule::Echo`], sequence numbers that increase in send order (MoldUDP64
+//!   does within a session, and the lab renumbers when a capture loops). A tick whose
+//!   sequence number does not is counted in `sequence_regressions` and lookups fall
+//!   back to a linear scan until it leaves the ring; results stay right.
+//!
+//! # Capacity
+//!
+//! The ring holds [`Config::capacity`] expected ticks (rounded up to a power of two,
+//! 48 bytes each): the in-flight ones (pending, or matched behind an older pending
+//! one) and, in the rest, the most recent settled ones, which is how a duplicate or
+//! late order is told from an unsolicited one. It must hold every expected tick of
+//! one timeout window: at 1 s and 10,000 triggers a second, 16,384 or more. A tick
+//! that finds the ring full of in-flight ticks is not tracked: it is counted as
+//! `overflowed` (its order, if one comes, is then counted unsolicited). Any overflow
+//! means the run did not measure every tick, and the lab reports it as incomplete.
+//!
+//! ```
+//! use ticklab::correlate::{Config, Correlator, OrderKey, OrderSeen, Outcome, TickSent};
+//! let mut c = Correlator::new(Config::default()).unwrap(); // echo, marked triggers, 1 s
+//! let mut samples = Vec::new();
+//! let mut sink = |m: ticklab::correlate::Match| samples.push((m.sequence, m.wire_ns, m.from_schedule_ns));
+//! c.on_tick(TickSent { sequence: 41, locate: 1, tx_ns: 1_000, scheduled_ns: 990, is_trigger: false });
+//! c.on_tick(TickSent { sequence: 42, locate: 1, tx_ns: 2_000, scheduled_ns: 1_990, is_trigger: true });
+//! let out = c.on_order(OrderSeen { rx_ns: 9_500, key: OrderKey::echo(42) }, &mut sink);
+//! assert!(matches!(out, Outcome::Matched(_)));
+//! c.on_order(OrderSeen { rx_ns: 9_600, key: OrderKey::echo(42) }, &mut sink); // duplicate
+//! c.on_order(OrderSeen { rx_ns: 9_700, key: OrderKey::echo(41) }, &mut sink); // not a trigger
+//! assert_eq!(samples, [(42, 7_500, 7_510)]);
+//! let counts = c.counts();
+//! assert_eq!((counts.matched, counts.not_triggering, counts.duplicates, counts.unsolicited), (1, 1, 1, 1));
+//! counts.check().unwrap();
+//! ```
+
+pub mod keys;
+
+use core::fmt;
+use core::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use keys::{OrderKey, SymbolTable};
+
+const NS_PER_SECOND: u64 = 1_000_000_000;
+/// The largest ring accepted: 2^26 entries (3 GiB); beyond that a spec is wrong.
+pub const MAX_CAPACITY: usize = 1 << 26;
+
+/// How an order names its tick. See the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// The order echoes the tick's sequence number.
+    #[default]
+    Echo,
+    /// The latest expected tick of the order's instrument.
+    Instrument,
+}
+
+impl Rule {
+    /// The name used in specs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Echo => "echo",
+            Rule::Instrument => "instrument",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Rule {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "echo" => Ok(Rule::Echo),
+            "instrument" => Ok(Rule::Instrument),
+            other => Err(format!(
+                "unknown correlation rule {other:?}: expected echo or instrument"
+            )),
+        }
+    }
+}
+
+/// Which ticks are expected to cause an order. See the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    /// Only ticks sent with `is_trigger` (the `trigger` rule).
+    #[default]
+    MarkedTriggers,
+    /// Every tick.
+    EveryTick,
+}
+
+/// The correlation settings. Deserialises from a `[correlate]` table:
+/// `rule = "echo"`, `expect = "marked_triggers"`, `timeout_ns = 1000000000`,
+/// `capacity = 65536`; every key is optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub rule: Rule,
+    pub expect: Expect,
+    /// How long after its TX timestamp a tick may still be answered.
+    pub timeout_ns: u64,
+    /// Expected ticks the ring holds (see the module documentation), rounded up to
+    /// a power of two.
+    pub capacity: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            rule: Rule::Echo,
+            expect: Expect::MarkedTriggers,
+            timeout_ns: NS_PER_SECOND,
+            capacity: 1 << 16,
+        }
+    }
+}
+
+/// A correlation setting that cannot run, naming the key and what is valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} = {value}: {expected}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+/// One tick the lab sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickSent {
+    /// The tick's MoldUDP64 sequence number.
+    pub sequence: u64,
+    /// The ITCH stock locate of its instrument.
+    pub locate: u16,
+    /// TX timestamp of the frame that carried it.
+    pub tx_ns: u64,
+    /// When the pacer scheduled it, in the same clock domain as `tx_ns`.
+    pub scheduled_ns: u64,
+    /// Marked by the trigger rule as a tick that should cause an order.
+    pub is_trigger: bool,
+}
+
+/// One order the lab received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderSeen {
+    /// RX timestamp of the frame that carried it.
+    pub rx_ns: u64,
+    pub key: OrderKey,
+}
+
+/// An order paired with its tick: one latency sample, both figures non-negative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Match {
+    pub sequence: u64,
+    pub locate: u16,
+    pub tx_ns: u64,
+    pub rx_ns: u64,
+    /// Tick-to-trade on the wire: `rx_ns - tx_ns`.
+    pub wire_ns: u64,
+    /// From the tick's scheduled time: `rx_ns - scheduled_ns`.
+    pub from_schedule_ns: u64,
+}
+
+/// An expected tick whose timeout passed without an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NonResponse {
+    pub sequence: u64,
+    pub locate: u16,
+    pub tx_ns: u64,
+}
+
+/// What became of one order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It answered a pending tick in time; the sample went to the sink.
+    Matched(Match),
+    /// It answered a pending tick but its RX timestamp is before the tick's TX (or
+    /// scheduled) time: the tick is matched, no sample is recorded.
+    Negative { sequence: u64 },
+    /// Its tick already had an order.
+    Duplicate { sequence: u64 },
+    /// Its tick's timeout had passed: the tick stays a non-response.
+    Late { sequence: u64 },
+    /// It names no tick that was expected to cause an order.
+    Unsolicited,
+    /// It names a tick older than the ring remembers.
+    Stale,
+}
+
+/// Receives what the correlator finds. Any `FnMut(Match)` closure is a sink that
+/// ignores non-responses.
+pub trait Sink {
+    /// One latency sample.
+    fn matched(&mut self, sample: Match);
+    /// An expected tick that went unanswered (for logs; already counted).
+    fn non_response(&mut self, _tick: NonResponse) {}
+}
+
+impl<F: FnMut(Match)> Sink for F {
+    fn matched(&mut self, sample: Match) {
+        self(sample)
+    }
+}
+
+/// The accounting of a run so far. Ticks: `ticks = matched + non_responses +
+/// not_triggering + overflowed + pending`. Orders: `orders = matched + duplicates +
+/// unsolicited + late + stale`. Serialisable for `summary.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Counts {
+    /// Ticks sent.
+    pub ticks: u64,
+    /// Ticks expected to cause an order (marked, or every tick under `EveryTick`).
+    pub triggers: u64,
+    /// Ticks not expected to cause an order.
+    pub not_triggering: u64,
+    /// Expected ticks answered in time (including `negative` ones).
+    pub matched: u64,
+    /// Expected ticks whose timeout passed unanswered.
+    pub non_responses: u64,
+    /// Expected ticks not tracked because the ring was full of in-flight ticks.
+    pub overflowed: u64,
+    /// Expected ticks still waiting for their order or their timeout.
+    pub pending: u64,
+    /// Orders received.
+    pub orders: u64,
+    /// Orders for a tick that already had one.
+    pub duplicates: u64,
+    /// Orders that name no expected tick.
+    pub unsolicited: u64,
+    /// Orders for a tick whose timeout had passed.
+    pub late: u64,
+    /// Orders naming a tick older than the ring remembers.
+    pub stale: u64,
+    /// Matched orders with no sample: received before their tick was sent or
+    /// scheduled (clock trouble). A subset of `matched`.
+    pub negative: u64,
+    /// Expected ticks whose sequence number was not above the previous one's.
+    pub sequence_regressions: u64,
+}
+
+/// A broken accounting identity: a bug, never a property of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CountsMismatch {
+    #[error("ticks {ticks} != matched + non_responses + not_triggering + overflowed + pending = {accounted}")]
+    Ticks { ticks: u64, accounted: u64 },
+    #[error("triggers {triggers} != matched + non_responses + overflowed + pending = {accounted}")]
+    Triggers { triggers: u64, accounted: u64 },
+    #[error("orders {orders} != matched + duplicates + unsolicited + late + stale = {accounted}")]
+    Orders { orders: u64, accounted: u64 },
+}
+
+impl Counts {
+    /// Checks that every tick and every order is accounted for exactly once.
+    pub fn check(&self) -> Result<(), CountsMismatch> {
+        let expected_outcomes = self.matched + self.non_responses + self.overflowed + self.pending;
+        let accounted = expected_outcomes + self.not_triggering;
+        if accounted != self.ticks {
+            return Err(CountsMismatch::Ticks {
+                ticks: self.ticks,
+                accounted,
+            });
+        }
+        if expected_outcomes != self.triggers {
+            return Err(CountsMismatch::Triggers {
+                triggers: self.triggers,
+                accounted: expected_outcomes,
+            });
+        }
+        let accounted =
+            self.matched + self.duplicates + self.unsolicited + self.late + self.stale;
+        if accounted != self.orders {
+            return Err(CountsMismatch::Orders {
+                orders: self.orders,
+                accounted,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for its order.
+    Pending,
+    /// Answered in time.
+    Matched,
+    /// Timed out unanswered.
+    NonResponse,
+    /// Timed out, then answered (the order was counted late).
+    AnsweredLate,
+}
+
+/// One expected tick in the ring.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    sequence: u64,
+    tx_ns: u64,
+    scheduled_ns: u64,
+    /// Ring position + 1 of the previous expected tick of the same instrument, 0 for
+    /// none (kept under [`Rule::Instrument`] only).
+    previous_of_instrument: u64,
+    locate: u16,
+    state: State,
+}
+
+const EMPTY: Entry = Entry {
+    sequence: 0,
+    tx_ns: 0,
+    scheduled_ns: 0,
+    previous_of_instrument: 0,
+    locate: 0,
+    state: State::NonResponse,
+};
+
+/// What a lookup found for an order.
+enum Found {
+    /// The ring position of its tick.
+    At(u64),
+    Unsolicited,
+    Stale,
+}
+
+/// Pairs orders with ticks. See the module documentation for the rules.
+#[derive(Debug, Clone)]
+pub struct Correlator {
+    cfg: Config,
+    ring: Box<[Entry]>,
+    mask: u64,
+    /// Ring positions count up forever; position `p` lives at `ring[p & mask]`.
+    /// `remembered <= live <= end`, `end - remembered <= ring.len()`: positions in
+    /// `remembered..live` are settled ticks kept for history, `live..end` the
+    /// in-flight ones (the first of which is pending).
+    remembered: u64,
+    live: u64,
+    end: u64,
+    /// Ring position + 1 of the latest expected tick per stock locate (Instrument
+    /// rule only; empty otherwise).
+    latest_of_instrument: Box<[u64]>,
+    /// Position + 1 of the newest entry whose sequence number did not increase; the
+    /// ring is sorted by sequence from there on.
+    newest_regression: u64,
+    counts: Counts,
+}
+
+impl Correlator {
+    /// A correlator for `cfg`. Allocates the ring (48 bytes per entry) and, for the
+    /// instrument rule, a 512 KiB table of the latest tick per stock locate; nothing
+    /// after.
+    pub fn new(cfg: Config) -> Result<Self, ConfigError> {
+        if cfg.capacity == 0 || cfg.capacity > MAX_CAPACITY {
+            return Err(ConfigError {
+                key: "correlate.capacity",
+                value: cfg.capacity.to_string(),
+                expected: "between 1 and 67108864 expected ticks",
+            });
+        }
+        let slots = cfg.capacity.next_power_of_two();
+        let latest = match cfg.rule {
+            Rule::Instrument => vec![0; 1 << 16],
+            Rule::Echo => Vec::new(),
+        };
+        Ok(Correlator {
+            cfg,
+            ring: vec![EMPTY; slots].into_boxed_slice(),
+            mask: slots as u64 - 1,
+            remembered: 0,
+            live: 0,
+            end: 0,
+            latest_of_instrument: latest.into_boxed_slice(),
+            newest_regression: 0,
+            counts: Counts::default(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Ticks the ring holds (the configured capacity rounded up to a power of two).
+    pub fn capacity(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// The accounting so far.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// One tick, in send order. Never expires anything (see [`Self::poll`]).
+    pub fn on_tick(&mut self, tick: TickSent) {
+        self.counts.ticks += 1;
+        let expected = tick.is_trigger || self.cfg.expect == Expect::EveryTick;
+        if !expected {
+            self.counts.not_triggering += 1;
+            return;
+        }
+        self.counts.triggers += 1;
+        self.retire_settled();
+        let capacity = self.ring.len() as u64;
+        if self.end - self.live == capacity {
+            self.counts.overflowed += 1;
+            return;
+        }
+        if self.end - self.remembered == capacity {
+            self.remembered += 1; // forget the oldest settled tick
+        }
+        let position = self.end;
+        if position > self.remembered && self.entry(position - 1).sequence >= tick.sequence {
+            self.counts.sequence_regressions += 1;
+            self.newest_regression = position + 1;
+        }
+        let previous_of_instrument = match self.cfg.rule {
+            Rule::Instrument => core::mem::replace(
+                &mut self.latest_of_instrument[usize::from(tick.locate)],
+                position + 1,
+            ),
+            Rule::Echo => 0,
+        };
+        self.ring[(position & self.mask) as usize] = Entry {
+            sequence: tick.sequence,
+            tx_ns: tick.tx_ns,
+            scheduled_ns: tick.scheduled_ns,
+            previous_of_instrument,
+            locate: tick.locate,
+            state: State::Pending,
+        };
+        self.end += 1;
+        self.counts.pending += 1;
+    }
+
+    /// One order. Its sample, if it is one, goes to `sink` (and is returned); a
+    /// pending tick it finds past its timeout is reported to `sink` as a
+    /// non-response.
+    pub fn on_order(&mut self, order: OrderSeen, sink: &mut impl Sink) -> Outcome {
+        self.counts.orders += 1;
+        let found = match self.cfg.rule {
+            Rule::Echo => order.key.sequence.map(|s| self.find_sequence(s)),
+            Rule::Instrument => order
+                .key
+                .locate
+                .map(|l| self.find_instrument(l, order.rx_ns)),
+        };
+        let position = match found {
+            Some(Found::At(position)) => position,
+            Some(Found::Stale) => {
+                self.counts.stale += 1;
+                return Outcome::Stale;
+            }
+            Some(Found::Unsolicited) | None => {
+                self.counts.unsolicited += 1;
+                return Outcome::Unsolicited;
+            }
+        };
+        let timeout_ns = self.cfg.timeout_ns;
+        let index = (position & self.mask) as usize;
+        let entry = self.ring[index];
+        let sequence = entry.sequence;
+        let outcome = match entry.state {
+            State::Matched | State::AnsweredLate => {
+                self.counts.duplicates += 1;
+                Outcome::Duplicate { sequence }
+            }
+            State::NonResponse => {
+                self.ring[index].state = State::AnsweredLate;
+                self.counts.late += 1;
+                Outcome::Late { sequence }
+            }
+            State::Pending if order.rx_ns > entry.tx_ns.saturating_add(timeout_ns) => {
+                self.ring[index].state = State::AnsweredLate;
+                self.counts.pending -= 1;
+                self.counts.non_responses += 1;
+                self.counts.late += 1;
+                sink.non_response(non_response(&entry));
+                Outcome::Late { sequence }
+            }
+            State::Pending => {
+                self.ring[index].state = State::Matched;
+                self.counts.pending -= 1;
+                self.counts.matched += 1;
+                match (
+                    order.rx_ns.checked_sub(entry.tx_ns),
+                    order.rx_ns.checked_sub(entry.scheduled_ns),
+                ) {
+                    (Some(wire_ns), Some(from_schedule_ns)) => {
+                        let sample = Match {
+                            sequence,
+                            locate: entry.locate,
+                            tx_ns: entry.tx_ns,
+                            rx_ns: order.rx_ns,
+                            wire_ns,
+                            from_schedule_ns,
+                        };
+                        sink.matched(sample);
+                        Outcome::Matched(sample)
+                    }
+                    _ => {
+                        self.counts.negative += 1;
+                        Outcome::Negative { sequence }
+                    }
+                }
+            }
+        };
+        self.retire_settled();
+        outcome
+    }
+
+    /// Expires, in send order, every pending tick whose timeout has passed at
+    /// `now_ns` (`now_ns > tx_ns + timeout_ns`), reporting each to `sink`. Call it
+    /// only once every order received at or before `now_ns` has been given to
+    /// [`Self::on_order`]. A `now_ns` earlier than a previous one expires nothing new.
+    pub fn poll(&mut self, now_ns: u64, sink: &mut impl Sink) {
+        let timeout_ns = self.cfg.timeout_ns;
+        while self.live < self.end {
+            let index = (self.live & self.mask) as usize;
+            let entry = self.ring[index];
+            if entry.state == State::Pending {
+                if now_ns <= entry.tx_ns.saturating_add(timeout_ns) {
+                    break;
+                }
+                self.ring[index].state = State::NonResponse;
+                self.counts.pending -= 1;
+                self.counts.non_responses += 1;
+                sink.non_response(non_response(&entry));
+            }
+            self.live += 1;
+        }
+    }
+
+    /// Ends the run: every tick still pending becomes a non-response (nothing more
+    /// will be waited for), so `pending` is 0 and the tick identity is the issue's
+    /// `matched + non_responses + not_triggering (+ overflowed) == ticks`. Orders
+    /// may still come and are judged as usual (late, duplicate, ...).
+    pub fn close(&mut self, sink: &mut impl Sink) {
+        self.poll(u64::MAX, sink);
+        // A tick whose deadline saturated at u64::MAX survives the poll above.
+        while self.live < self.end {
+            let index = (self.live & self.mask) as usize;
+            let entry = self.ring[index];
+            if entry.state == State::Pending {
+                self.ring[index].state = State::NonResponse;
+                self.counts.pending -= 1;
+                self.counts.non_responses += 1;
+                sink.non_response(non_response(&entry));
+            }
+            self.live += 1;
+        }
+    }
+
+    fn entry(&self, position: u64) -> &Entry {
+        &self.ring[(position & self.mask) as usize]
+    }
+
+    /// Moves settled ticks at the front of the in-flight region into history, so
+    /// capacity is held only by ticks that can still be answered in time.
+    fn retire_settled(&mut self) {
+        while self.live < self.end && self.entry(self.live).state != State::Pending {
+            self.live += 1;
+        }
+    }
+
+    /// The remembered expected tick with sequence number `sequence`.
+    fn find_sequence(&self, sequence: u64) -> Found {
+        let (start, end) = (self.remembered, self.end);
+        if start == end {
+            return if start == 0 {
+                Found::Unsolicited
+            } else {
+                Found::Stale
+            };
+        }
+        if self.newest_regression <= start + 1 {
+            // Sorted by sequence: binary search for the last entry <= sequence.
+            let (mut lo, mut hi) = (start, end);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if self.entry(mid).sequence <= sequence {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            if lo > start && self.entry(lo - 1).sequence == sequence {
+                return Found::At(lo - 1);
+            }
+            if lo == start && start > 0 {
+                return Found::Stale; // below everything remembered, and some was forgotten
+            }
+            return Found::Unsolicited;
+        }
+        match (start..end)
+            .rev()
+            .find(|&p| self.entry(p).sequence == sequence)
+        {
+            Some(position) => Found::At(position),
+            None if start > 0 && sequence < self.entry(start).sequence => Found::Stale,
+            None => Found::Unsolicited,
+        }
+    }
+
+    /// The latest remembered expected tick of `locate` sent at or before `rx_ns`.
+    fn find_instrument(&self, locate: u16, rx_ns: u64) -> Found {
+        let mut link = self.latest_of_instrument[usize::from(locate)];
+        loop {
+            let Some(position) = link.checked_sub(1) else {
+                return Found::Unsolicited;
+            };
+            if position < self.remembered {
+                return Found::Stale;
+            }
+            let entry = self.entry(position);
+            if entry.tx_ns <= rx_ns {
+                return Found::At(position);
+            }
+            link = entry.previous_of_instrument;
+        }
+    }
+}
+
+fn non_response(entry: &Entry) -> NonResponse {
+    NonResponse {
+        sequence: entry.sequence,
+        locate: entry.locate,
+        tx_ns: entry.tx_ns,
+    }
+}

@@ -84,7 +84,8 @@
 //! late order is told from an unsolicited one. It must hold every expected tick of
 //! one timeout window: at 1 s and 10,000 triggers a second, 16,384 or more. A tick
 //! that finds the ring full of in-flight ticks is not tracked: it is counted as
-//! `overflowed` (its order, if one comes, is then counted unsolicited). Any overflow
+//! `overflowed` (its order, if one comes, is then counted unsolicited, or stale once
+//! it is older than everything remembered). Any overflow
 //! means the run did not measure every tick, and the lab reports it as incomplete.
 //!
 //! ```
@@ -699,5 +700,508 @@ fn non_response(entry: &Entry) -> NonResponse {
         sequence: entry.sequence,
         locate: entry.locate,
         tx_ns: entry.tx_ns,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    /// A sink that keeps everything it is given.
+    #[derive(Default)]
+    struct Collect {
+        samples: Vec<Match>,
+        missed: Vec<u64>,
+    }
+
+    impl Sink for Collect {
+        fn matched(&mut self, sample: Match) {
+            self.samples.push(sample);
+        }
+        fn non_response(&mut self, tick: NonResponse) {
+            self.missed.push(tick.sequence);
+        }
+    }
+
+    fn correlator(rule: Rule, expect: Expect, timeout_ns: u64, capacity: usize) -> Correlator {
+        Correlator::new(Config {
+            rule,
+            expect,
+            timeout_ns,
+            capacity,
+        })
+        .unwrap()
+    }
+
+    /// A tick scheduled 10 ns before it left.
+    fn tick(sequence: u64, locate: u16, tx_ns: u64, is_trigger: bool) -> TickSent {
+        TickSent {
+            sequence,
+            locate,
+            tx_ns,
+            scheduled_ns: tx_ns - 10,
+            is_trigger,
+        }
+    }
+
+    fn order(rx_ns: u64, key: OrderKey) -> OrderSeen {
+        OrderSeen { rx_ns, key }
+    }
+
+    fn wire(sink: &Collect) -> Vec<(u64, u64, u64)> {
+        sink.samples
+            .iter()
+            .map(|m| (m.sequence, m.wire_ns, m.from_schedule_ns))
+            .collect()
+    }
+
+    #[test]
+    fn echo_with_marked_triggers_matches_by_sequence() {
+        let mut c = correlator(Rule::Echo, Expect::MarkedTriggers, 1_000_000, 16);
+        let mut sink = Collect::default();
+        for (seq, tx, trig) in [(1, 100, false), (2, 200, true), (3, 300, false)] {
+            c.on_tick(tick(seq, 1, tx, trig));
+        }
+        c.on_tick(tick(4, 2, 400, true));
+        c.on_tick(tick(5, 2, 500, false));
+        let out = c.on_order(order(1_100, OrderKey::echo(4)), &mut sink);
+        assert_eq!(
+            out,
+            Outcome::Matched(Match {
+                sequence: 4,
+                locate: 2,
+                tx_ns: 400,
+                rx_ns: 1_100,
+                wire_ns: 700,
+                from_schedule_ns: 710
+            })
+        );
+        assert!(matches!(
+            c.on_order(order(1_200, OrderKey::echo(2)), &mut sink),
+            Outcome::Matched(_)
+        ));
+        let dup = c.on_order(order(1_300, OrderKey::echo(2)), &mut sink);
+        assert_eq!(dup, Outcome::Duplicate { sequence: 2 });
+        // A tick that was sent but not a trigger, one never sent, and no key at all.
+        for key in [OrderKey::echo(3), OrderKey::echo(99), OrderKey::default()] {
+            assert_eq!(c.on_order(order(1_400, key), &mut sink), Outcome::Unsolicited);
+        }
+        // The echo rule ignores the instrument.
+        assert_eq!(
+            c.on_order(order(1_500, OrderKey::instrument(1)), &mut sink),
+            Outcome::Unsolicited
+        );
+        assert_eq!(wire(&sink), [(4, 700, 710), (2, 1_000, 1_010)]);
+        let n = c.counts();
+        assert_eq!(
+            n,
+            Counts {
+                ticks: 5,
+                triggers: 2,
+                not_triggering: 3,
+                matched: 2,
+                orders: 7,
+                duplicates: 1,
+                unsolicited: 4,
+                ..Counts::default()
+            }
+        );
+        n.check().unwrap();
+        assert!(sink.missed.is_empty());
+    }
+
+    #[test]
+    fn every_tick_expects_an_order_for_each_tick() {
+        let mut c = correlator(Rule::Echo, Expect::EveryTick, 1_000, 16);
+        let mut sink = Collect::default();
+        for seq in 1..=3 {
+            c.on_tick(tick(seq, 1, seq * 100, false));
+        }
+        c.on_order(order(150, OrderKey::echo(1)), &mut sink);
+        c.on_order(order(350, OrderKey::echo(3)), &mut sink);
+        assert_eq!(c.counts().pending, 1);
+        c.poll(1_200, &mut sink); // seq 2 was due by 1_200 (tx 200 + 1_000)
+        assert_eq!(c.counts().pending, 1);
+        c.poll(1_201, &mut sink);
+        assert_eq!(sink.missed, [2]);
+        assert_eq!(wire(&sink), [(1, 50, 60), (3, 50, 60)]);
+        let n = c.counts();
+        assert_eq!(
+            (n.ticks, n.triggers, n.not_triggering, n.matched, n.non_responses, n.pending),
+            (3, 3, 0, 2, 1, 0)
+        );
+        n.check().unwrap();
+    }
+
+    #[test]
+    fn timeouts_follow_a_fake_clock_and_late_orders_leave_the_non_response() {
+        let mut c = correlator(Rule::Echo, Expect::MarkedTriggers, 1_000, 16);
+        let mut sink = Collect::default();
+        c.on_tick(tick(1, 1, 100, true));
+        c.on_tick(tick(2, 1, 600, true));
+        c.poll(1_100, &mut sink); // exactly at seq 1's deadline: still in time
+        assert!(sink.missed.is_empty());
+        c.on_order(order(1_100, OrderKey::echo(1)), &mut sink);
+        c.poll(1_601, &mut sink);
+        assert_eq!(sink.missed, [2]);
+        assert_eq!(
+            c.on_order(order(1_700, OrderKey::echo(2)), &mut sink),
+            Outcome::Late { sequence: 2 }
+        );
+        assert_eq!(
+            c.on_order(order(1_800, OrderKey::echo(2)), &mut sink),
+            Outcome::Duplicate { sequence: 2 }
+        );
+        // Past its deadline but never polled: the order itself settles it, so the
+        // result does not depend on how often the lab polls.
+        c.on_tick(tick(3, 1, 2_000, true));
+        assert_eq!(
+            c.on_order(order(3_001, OrderKey::echo(3)), &mut sink),
+            Outcome::Late { sequence: 3 }
+        );
+        assert_eq!(sink.missed, [2, 3]);
+        c.poll(10_000, &mut sink); // nothing is expired twice
+        assert_eq!(sink.missed, [2, 3]);
+        assert_eq!(wire(&sink), [(1, 1_000, 1_010)]);
+        let n = c.counts();
+        assert_eq!(
+            (n.matched, n.non_responses, n.late, n.duplicates, n.pending),
+            (1, 2, 2, 1, 0)
+        );
+        n.check().unwrap();
+    }
+
+    #[test]
+    fn expiry_goes_in_send_order() {
+        // Seq 2 left with an earlier TX timestamp than seq 1 (clock trouble): it
+        // waits behind seq 1 and expires with it.
+        let mut c = correlator(Rule::Echo, Expect::EveryTick, 100, 16);
+        let mut sink = Collect::default();
+        c.on_tick(tick(1, 1, 500, false));
+        c.on_tick(tick(2, 1, 300, false));
+        c.poll(550, &mut sink);
+        assert!(sink.missed.is_empty());
+        c.poll(601, &mut sink);
+        assert_eq!(sink.missed, [1, 2]);
+    }
+
+    #[test]
+    fn close_settles_every_pending_tick() {
+        let mut c = correlator(Rule::Echo, Expect::MarkedTriggers, u64::MAX, 16);
+        let mut sink = Collect::default();
+        c.on_tick(tick(1, 1, 100, true));
+        c.on_tick(tick(2, 1, 200, true));
+        c.on_tick(tick(3, 1, 300, false));
+        c.poll(u64::MAX, &mut sink); // a deadline that saturates never passes
+        assert_eq!(c.counts().pending, 2);
+        c.close(&mut sink);
+        assert_eq!(sink.missed, [1, 2]);
+        let n = c.counts();
+        assert_eq!(n.matched + n.non_responses + n.not_triggering, n.ticks);
+        assert_eq!(
+            c.on_order(order(400, OrderKey::echo(1)), &mut sink),
+            Outcome::Late { sequence: 1 }
+        );
+        c.counts().check().unwrap();
+    }
+
+    #[test]
+    fn instrument_rule_takes_the_latest_expected_tick_at_or_before_rx() {
+        let mut c = correlator(Rule::Instrument, Expect::MarkedTriggers, 10_000, 16);
+        let mut sink = Collect::default();
+        c.on_tick(tick(1, 7, 100, true));
+        c.on_tick(tick(2, 7, 200, false)); // not a trigger: never a candidate
+        c.on_tick(tick(3, 8, 300, true));
+        c.on_tick(tick(4, 7, 900, true)); // sent after the next order was received
+        let out = c.on_order(order(500, OrderKey::instrument(7)), &mut sink);
+        assert!(matches!(out, Outcome::Matched(m) if m.sequence == 1 && m.wire_ns == 400));
+        let out = c.on_order(order(1_000, OrderKey::instrument(7)), &mut sink);
+        assert!(matches!(out, Outcome::Matched(m) if m.sequence == 4 && m.wire_ns == 100));
+        assert_eq!(
+            c.on_order(order(1_100, OrderKey::instrument(7)), &mut sink),
+            Outcome::Duplicate { sequence: 4 }
+        );
+        // Literal rule: 5 and 6 are both pending, the order takes 6, the next one is
+        // a duplicate of 6 even though 5 still waits.
+        c.on_tick(tick(5, 8, 1_200, true));
+        c.on_tick(tick(6, 8, 1_300, true));
+        let out = c.on_order(order(1_400, OrderKey::instrument(8)), &mut sink);
+        assert!(matches!(out, Outcome::Matched(m) if m.sequence == 6));
+        assert_eq!(
+            c.on_order(order(1_500, OrderKey::instrument(8)), &mut sink),
+            Outcome::Duplicate { sequence: 6 }
+        );
+        // An instrument with no expected tick, one whose only tick came later, and an
+        // order whose symbol was unknown (no locate).
+        for (rx, key) in [
+            (1_600, OrderKey::instrument(9)),
+            (50, OrderKey::instrument(7)),
+            (1_600, OrderKey::echo(5)),
+        ] {
+            assert_eq!(c.on_order(order(rx, key), &mut sink), Outcome::Unsolicited);
+        }
+        c.poll(12_000, &mut sink);
+        assert_eq!(sink.missed, [3, 5]);
+        // The expired tick 3 is no longer the latest of 8; an order before tick 5
+        // went out finds it, late.
+        assert_eq!(
+            c.on_order(order(1_150, OrderKey::instrument(8)), &mut sink),
+            Outcome::Late { sequence: 3 }
+        );
+        assert_eq!(wire(&sink), [(1, 400, 410), (4, 100, 110), (6, 100, 110)]);
+        let n = c.counts();
+        assert_eq!(
+            n,
+            Counts {
+                ticks: 6,
+                triggers: 5,
+                not_triggering: 1,
+                matched: 3,
+                non_responses: 2,
+                orders: 9,
+                duplicates: 2,
+                unsolicited: 3,
+                late: 1,
+                ..Counts::default()
+            }
+        );
+        n.check().unwrap();
+    }
+
+    #[test]
+    fn instrument_rule_with_every_tick_counts_unmarked_ticks() {
+        let mut c = correlator(Rule::Instrument, Expect::EveryTick, 10_000, 16);
+        let mut sink = Collect::default();
+        c.on_tick(tick(1, 7, 100, true));
+        c.on_tick(tick(2, 7, 200, false));
+        let out = c.on_order(order(500, OrderKey::instrument(7)), &mut sink);
+        assert!(matches!(out, Outcome::Matched(m) if m.sequence == 2 && m.wire_ns == 300));
+        assert_eq!(c.counts().pending, 1);
+    }
+
+    #[test]
+    fn negative_latencies_are_counted_not_recorded() {
+        let mut c = correlator(Rule::Echo, Expect::MarkedTriggers, 1_000, 16);
+        let mut sink = Collect::default();
+        c.on_tick(tick(1, 1, 1_000, true));
+        c.on_tick(TickSent {
+            sequence: 2,
+            locate: 1,
+            tx_ns: 1_000,
+            scheduled_ns: 2_000, // scheduled after it left: the domains disagree
+            is_trigger: true,
+        });
+        assert_eq!(
+            c.on_order(order(900, OrderKey::echo(1)), &mut sink),
+            Outcome::Negative { sequence: 1 }
+        );
+        assert_eq!(
+            c.on_order(order(1_500, OrderKey::echo(2)), &mut sink),
+            Outcome::Negative { sequence: 2 }
+        );
+        assert_eq!(
+            c.on_order(order(1_600, OrderKey::echo(2)), &mut sink),
+            Outcome::Duplicate { sequence: 2 }
+        );
+        assert!(sink.samples.is_empty());
+        let n = c.counts();
+        assert_eq!((n.matched, n.negative, n.pending), (2, 2, 0));
+        n.check().unwrap();
+    }
+
+    #[test]
+    fn a_full_ring_counts_overflow_and_frees_as_ticks_settle() {
+        let mut c = correlator(Rule::Echo, Expect::MarkedTriggers, 1_000, 2);
+        assert_eq!(c.capacity(), 2);
+        let mut sink = Collect::default();
+        c.on_tick(tick(1, 1, 100, true));
+        c.on_tick(tick(2, 1, 200, true));
+        c.on_tick(tick(3, 1, 300, true)); // both slots in flight
+        c.on_tick(tick(4, 1, 310, false)); // not expected: no slot needed
+        assert_eq!((c.counts().overflowed, c.counts().pending), (1, 2));
+        c.counts().check().unwrap();
+        // Its order finds no tick.
+        assert_eq!(
+            c.on_order(order(400, OrderKey::echo(3)), &mut sink),
+            Outcome::Unsolicited
+        );
+        // Matching seq 1 frees its slot; seq 5 is tracked, forgetting nothing yet
+        // in flight.
+        c.on_order(order(400, OrderKey::echo(1)), &mut sink);
+        c.on_tick(tick(5, 1, 500, true));
+        assert_eq!((c.counts().overflowed, c.counts().pending), (1, 2));
+        // A matched tick behind a pending one still holds its slot.
+        c.on_order(order(600, OrderKey::echo(5)), &mut sink);
+        c.on_tick(tick(6, 1, 700, true));
+        assert_eq!(c.counts().overflowed, 2);
+        c.poll(1_201, &mut sink); // seq 2 expires; 5 (matched) settles behind it
+        assert_eq!(sink.missed, [2]);
+        c.on_tick(tick(7, 1, 1_300, true));
+        c.on_tick(tick(8, 1, 1_400, true));
+        assert_eq!(c.counts().overflowed, 2);
+        // Only 7 and 8 are remembered now: 1, 2 and 5 were forgotten to make room,
+        // and 6 (never tracked) is below everything remembered too: all stale.
+        for seq in [1, 2, 5, 6] {
+            assert_eq!(
+                c.on_order(order(1_500, OrderKey::echo(seq)), &mut sink),
+                Outcome::Stale
+            );
+        }
+        assert_eq!(
+            c.on_order(order(1_500, OrderKey::echo(9)), &mut sink),
+            Outcome::Unsolicited
+        );
+        assert_eq!(wire(&sink), [(1, 300, 310), (5, 100, 110)]);
+        let n = c.counts();
+        assert_eq!(
+            (n.triggers, n.matched, n.non_responses, n.overflowed, n.pending),
+            (7, 2, 1, 2, 2)
+        );
+        assert_eq!((n.stale, n.unsolicited), (4, 2));
+        n.check().unwrap();
+    }
+
+    #[test]
+    fn settled_ticks_are_remembered_until_their_slot_is_needed() {
+        let mut c = correlator(Rule::Echo, Expect::MarkedTriggers, 1_000, 4);
+        let mut sink = Collect::default();
+        for seq in 1..=3 {
+            c.on_tick(tick(seq, 1, seq * 10, true));
+            c.on_order(order(seq * 10 + 5, OrderKey::echo(seq)), &mut sink);
+        }
+        // All settled but remembered: a second order is a duplicate, not unsolicited.
+        assert_eq!(
+            c.on_order(order(100, OrderKey::echo(1)), &mut sink),
+            Outcome::Duplicate { sequence: 1 }
+        );
+        c.on_tick(tick(4, 1, 40, true));
+        c.on_tick(tick(5, 1, 50, true)); // forgets seq 1
+        assert_eq!(
+            c.on_order(order(100, OrderKey::echo(1)), &mut sink),
+            Outcome::Stale
+        );
+        assert_eq!(
+            c.on_order(order(100, OrderKey::echo(2)), &mut sink),
+            Outcome::Duplicate { sequence: 2 }
+        );
+        c.counts().check().unwrap();
+    }
+
+    #[test]
+    fn instrument_rule_forgets_too() {
+        let mut c = correlator(Rule::Instrument, Expect::MarkedTriggers, 1_000, 2);
+        let mut sink = Collect::default();
+        c.on_tick(tick(1, 7, 10, true));
+        c.on_order(order(20, OrderKey::instrument(7)), &mut sink);
+        c.on_tick(tick(2, 8, 30, true));
+        c.on_tick(tick(3, 8, 40, true)); // forgets seq 1, the only tick of 7
+        assert_eq!(
+            c.on_order(order(50, OrderKey::instrument(7)), &mut sink),
+            Outcome::Stale
+        );
+        c.counts().check().unwrap();
+    }
+
+    #[test]
+    fn sequence_regressions_fall_back_to_a_scan() {
+        let mut c = correlator(Rule::Echo, Expect::EveryTick, 1_000, 4);
+        let mut sink = Collect::default();
+        for (seq, tx) in [(10, 100), (5, 110), (20, 120)] {
+            c.on_tick(tick(seq, 1, tx, false));
+        }
+        assert_eq!(c.counts().sequence_regressions, 1);
+        for (seq, want) in [(5, 5), (20, 20), (10, 10)] {
+            let out = c.on_order(order(200, OrderKey::echo(seq)), &mut sink);
+            assert!(matches!(out, Outcome::Matched(m) if m.sequence == want));
+        }
+        assert_eq!(
+            c.on_order(order(200, OrderKey::echo(7)), &mut sink),
+            Outcome::Unsolicited
+        );
+        // Once the regression left the ring, binary search is back and still right.
+        for seq in 21..=24 {
+            c.on_tick(tick(seq, 1, 300, false));
+        }
+        assert!(c.newest_regression <= c.remembered + 1);
+        let out = c.on_order(order(400, OrderKey::echo(23)), &mut sink);
+        assert!(matches!(out, Outcome::Matched(m) if m.sequence == 23));
+        assert_eq!(
+            c.on_order(order(400, OrderKey::echo(10)), &mut sink),
+            Outcome::Stale
+        );
+        c.counts().check().unwrap();
+    }
+
+    #[test]
+    fn config_is_validated_and_reads_from_a_spec_table() {
+        let bad = Correlator::new(Config {
+            capacity: 0,
+            ..Config::default()
+        })
+        .unwrap_err();
+        assert_eq!(bad.key, "correlate.capacity");
+        assert!(Correlator::new(Config {
+            capacity: MAX_CAPACITY + 1,
+            ..Config::default()
+        })
+        .is_err());
+        let c = correlator(Rule::Echo, Expect::MarkedTriggers, 1, 1000);
+        assert_eq!(c.capacity(), 1024);
+        let cfg: Config =
+            serde_json::from_str(r#"{"rule": "instrument", "timeout_ns": 5000}"#).unwrap();
+        assert_eq!(
+            cfg,
+            Config {
+                rule: Rule::Instrument,
+                timeout_ns: 5_000,
+                ..Config::default()
+            }
+        );
+        let cfg: Config = serde_json::from_str(r#"{"expect": "every_tick"}"#).unwrap();
+        assert_eq!(cfg.expect, Expect::EveryTick);
+        assert_eq!(Config::default().timeout_ns, 1_000_000_000);
+        assert!(serde_json::from_str::<Config>(r#"{"timeout": 5}"#).is_err());
+        assert!(serde_json::from_str::<Config>(r#"{"rule": "fifo"}"#).is_err());
+        for rule in [Rule::Echo, Rule::Instrument] {
+            assert_eq!(rule.name().parse::<Rule>(), Ok(rule));
+        }
+        assert!("trigger".parse::<Rule>().is_err());
+        assert_eq!(core::mem::size_of::<Entry>(), 40);
+    }
+
+    #[test]
+    fn a_closure_is_a_sink() {
+        let mut c = Correlator::new(Config::default()).unwrap();
+        let mut total = 0;
+        c.on_tick(tick(1, 1, 100, true));
+        c.on_order(order(350, OrderKey::echo(1)), &mut |m: Match| {
+            total += m.wire_ns
+        });
+        assert_eq!(total, 250);
+    }
+
+    #[test]
+    fn counts_check_names_the_broken_identity() {
+        let n = Counts {
+            ticks: 2,
+            triggers: 1,
+            matched: 1,
+            ..Counts::default()
+        };
+        assert!(matches!(n.check(), Err(CountsMismatch::Ticks { ticks: 2, accounted: 1 })));
+        let n = Counts {
+            ticks: 1,
+            not_triggering: 1,
+            triggers: 1,
+            ..Counts::default()
+        };
+        assert!(matches!(n.check(), Err(CountsMismatch::Triggers { .. })));
+        let n = Counts {
+            orders: 1,
+            ..Counts::default()
+        };
+        assert!(matches!(n.check(), Err(CountsMismatch::Orders { .. })));
     }
 }

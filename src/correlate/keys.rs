@@ -321,10 +321,7 @@ mod tests {
             b'N',
             b'N',
         );
-        assert_eq!(
-            OrderKey::from_ouch42(&other, &symbols),
-            OrderKey::default()
-        );
+        assert_eq!(OrderKey::from_ouch42(&other, &symbols), OrderKey::default());
         let cancel = ouch42::CancelOrder::new(b"00000000004217", 0);
         let parsed = ouch42::parse_inbound(cancel.as_bytes()).unwrap();
         assert_eq!(OrderKey::from_ouch42_inbound(&parsed, &symbols), None);
@@ -432,8 +429,8 @@ mod tests {
         // ITCH 5.0 Stock Directory 'R' (section 1.2.1) teaches a locate.
         let mut t = SymbolTable::with_capacity(8);
         let dir = StockDirectory::new(
-            12, 0, 0, b"ZVZZT", b'Q', b'N', 100, b'N', b'C', b"Z", b'P', b'N', b'N', b'1', b'N',
-            0, b'N',
+            12, 0, 0, b"ZVZZT", b'Q', b'N', 100, b'N', b'C', b"Z", b'P', b'N', b'N', b'1', b'N', 0,
+            b'N',
         );
         let msg = itch50::parse(dir.as_bytes()).unwrap();
         assert!(t.observe_itch(&msg));

@@ -79,7 +79,7 @@
 //! # Capacity
 //!
 //! The ring holds [`Config::capacity`] expected ticks (rounded up to a power of two,
-//! 48 bytes each): the in-flight ones (pending, or matched behind an older pending
+//! 40 bytes each): the in-flight ones (pending, or matched behind an older pending
 //! one) and, in the rest, the most recent settled ones, which is how a duplicate or
 //! late order is told from an unsolicited one. It must hold every expected tick of
 //! one timeout window: at 1 s and 10,000 triggers a second, 16,384 or more. A tick
@@ -345,8 +345,7 @@ impl Counts {
                 accounted: expected_outcomes,
             });
         }
-        let accounted =
-            self.matched + self.duplicates + self.unsolicited + self.late + self.stale;
+        let accounted = self.matched + self.duplicates + self.unsolicited + self.late + self.stale;
         if accounted != self.orders {
             return Err(CountsMismatch::Orders {
                 orders: self.orders,
@@ -422,7 +421,7 @@ pub struct Correlator {
 }
 
 impl Correlator {
-    /// A correlator for `cfg`. Allocates the ring (48 bytes per entry) and, for the
+    /// A correlator for `cfg`. Allocates the ring (40 bytes per entry) and, for the
     /// instrument rule, a 512 KiB table of the latest tick per stock locate; nothing
     /// after.
     pub fn new(cfg: Config) -> Result<Self, ConfigError> {
@@ -786,7 +785,10 @@ mod tests {
         assert_eq!(dup, Outcome::Duplicate { sequence: 2 });
         // A tick that was sent but not a trigger, one never sent, and no key at all.
         for key in [OrderKey::echo(3), OrderKey::echo(99), OrderKey::default()] {
-            assert_eq!(c.on_order(order(1_400, key), &mut sink), Outcome::Unsolicited);
+            assert_eq!(
+                c.on_order(order(1_400, key), &mut sink),
+                Outcome::Unsolicited
+            );
         }
         // The echo rule ignores the instrument.
         assert_eq!(
@@ -829,7 +831,14 @@ mod tests {
         assert_eq!(wire(&sink), [(1, 50, 60), (3, 50, 60)]);
         let n = c.counts();
         assert_eq!(
-            (n.ticks, n.triggers, n.not_triggering, n.matched, n.non_responses, n.pending),
+            (
+                n.ticks,
+                n.triggers,
+                n.not_triggering,
+                n.matched,
+                n.non_responses,
+                n.pending
+            ),
             (3, 3, 0, 2, 1, 0)
         );
         n.check().unwrap();
@@ -1056,7 +1065,13 @@ mod tests {
         assert_eq!(wire(&sink), [(1, 300, 310), (5, 100, 110)]);
         let n = c.counts();
         assert_eq!(
-            (n.triggers, n.matched, n.non_responses, n.overflowed, n.pending),
+            (
+                n.triggers,
+                n.matched,
+                n.non_responses,
+                n.overflowed,
+                n.pending
+            ),
             (7, 2, 1, 2, 2)
         );
         assert_eq!((n.stale, n.unsolicited), (4, 2));
@@ -1190,7 +1205,13 @@ mod tests {
             matched: 1,
             ..Counts::default()
         };
-        assert!(matches!(n.check(), Err(CountsMismatch::Ticks { ticks: 2, accounted: 1 })));
+        assert!(matches!(
+            n.check(),
+            Err(CountsMismatch::Ticks {
+                ticks: 2,
+                accounted: 1
+            })
+        ));
         let n = Counts {
             ticks: 1,
             not_triggering: 1,
@@ -1203,5 +1224,378 @@ mod tests {
             ..Counts::default()
         };
         assert!(matches!(n.check(), Err(CountsMismatch::Orders { .. })));
+    }
+
+    /// One step of a random event stream.
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A tick `dt` after the last event; `step` added to the sequence number
+        /// (0 repeats it).
+        Tick {
+            dt: u64,
+            step: u64,
+            locate: u16,
+            trigger: bool,
+            schedule_lead: u64,
+        },
+        /// An order `dt` after the last event, received `skew` ns before that (clock
+        /// trouble), naming the tick `back` ticks ago (past the first: a sequence
+        /// never sent).
+        Order {
+            dt: u64,
+            skew: u64,
+            back: usize,
+            keyless: bool,
+        },
+        Poll {
+            dt: u64,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..300u64, 0..3u64, 0..4u16, any::<bool>(), 0..100u64).prop_map(
+                |(dt, step, locate, trigger, schedule_lead)| Op::Tick { dt, step, locate, trigger, schedule_lead }
+            ),
+            4 => (0..300u64, prop_oneof![8 => Just(0u64), 1 => 0..400u64], 0..12usize, proptest::bool::weighted(0.05))
+                .prop_map(|(dt, skew, back, keyless)| Op::Order { dt, skew, back, keyless }),
+            1 => (0..2_500u64).prop_map(|dt| Op::Poll { dt }),
+        ]
+    }
+
+    const PROP_TIMEOUT_NS: u64 = 1_000;
+
+    /// Replays `ops`, checking the accounting after every event; returns each
+    /// order's outcome.
+    fn replay(c: &mut Correlator, ops: &[Op]) -> Result<Vec<Outcome>, TestCaseError> {
+        let mut sink = Collect::default();
+        let mut sent: Vec<TickSent> = Vec::new();
+        let (mut now, mut sequence) = (1_000u64, 1u64);
+        let mut outcomes = Vec::new();
+        for op in ops {
+            match *op {
+                Op::Tick {
+                    dt,
+                    step,
+                    locate,
+                    trigger,
+                    schedule_lead,
+                } => {
+                    now += dt;
+                    sequence += step;
+                    let t = TickSent {
+                        sequence,
+                        locate,
+                        tx_ns: now,
+                        scheduled_ns: now - schedule_lead,
+                        is_trigger: trigger,
+                    };
+                    sent.push(t);
+                    c.on_tick(t);
+                }
+                Op::Order {
+                    dt,
+                    skew,
+                    back,
+                    keyless,
+                } => {
+                    now += dt;
+                    let named = sent.len().checked_sub(back + 1).map(|i| sent[i]);
+                    let key = match (keyless, named) {
+                        (true, _) => OrderKey::default(),
+                        (false, Some(t)) => OrderKey::echo(t.sequence).with_locate(t.locate),
+                        (false, None) => OrderKey::echo(sequence + 1_000).with_locate(9),
+                    };
+                    let rx_ns = now - skew;
+                    let before = sink.samples.len();
+                    let out = c.on_order(OrderSeen { rx_ns, key }, &mut sink);
+                    if let Outcome::Matched(m) = out {
+                        prop_assert_eq!(sink.samples.len(), before + 1);
+                        prop_assert_eq!(sink.samples[before], m);
+                        prop_assert_eq!(m.rx_ns, rx_ns);
+                        prop_assert_eq!(m.wire_ns, rx_ns - m.tx_ns);
+                        prop_assert!(m.wire_ns <= PROP_TIMEOUT_NS);
+                        prop_assert!(m.from_schedule_ns >= m.wire_ns);
+                    } else {
+                        prop_assert_eq!(sink.samples.len(), before);
+                    }
+                    outcomes.push(out);
+                }
+                Op::Poll { dt } => {
+                    now += dt;
+                    c.poll(now, &mut sink);
+                }
+            }
+            let n = c.counts();
+            prop_assert!(n.check().is_ok(), "{:?} after {:?}", n.check(), op);
+            prop_assert!(n.negative <= n.matched);
+            prop_assert_eq!(n.ticks, sent.len() as u64);
+            prop_assert!(n.pending <= c.capacity() as u64);
+        }
+        c.close(&mut sink);
+        let n = c.counts();
+        prop_assert_eq!(n.pending, 0);
+        prop_assert_eq!(
+            n.matched + n.non_responses + n.not_triggering + n.overflowed,
+            n.ticks
+        );
+        prop_assert_eq!(sink.missed.len() as u64, n.non_responses);
+        prop_assert_eq!(sink.samples.len() as u64, n.matched - n.negative);
+        Ok(outcomes)
+    }
+
+    /// The echo rule written the obvious way (a list of every expected tick, no
+    /// capacity limit), for unique increasing sequence numbers.
+    fn echo_model(expect: Expect, ops: &[Op]) -> Vec<Outcome> {
+        // (tick, state)
+        let mut ticks: Vec<(TickSent, State)> = Vec::new();
+        let mut sent: Vec<TickSent> = Vec::new();
+        let (mut now, mut sequence, mut cursor) = (1_000u64, 1u64, 0usize);
+        let mut outcomes = Vec::new();
+        for op in ops {
+            match *op {
+                Op::Tick {
+                    dt,
+                    step,
+                    locate,
+                    trigger,
+                    schedule_lead,
+                } => {
+                    now += dt;
+                    sequence += step;
+                    let t = TickSent {
+                        sequence,
+                        locate,
+                        tx_ns: now,
+                        scheduled_ns: now - schedule_lead,
+                        is_trigger: trigger,
+                    };
+                    sent.push(t);
+                    if trigger || expect == Expect::EveryTick {
+                        ticks.push((t, State::Pending));
+                    }
+                }
+                Op::Order {
+                    dt,
+                    skew,
+                    back,
+                    keyless,
+                } => {
+                    now += dt;
+                    let rx = now - skew;
+                    let seq = match (keyless, sent.len().checked_sub(back + 1)) {
+                        (true, _) => None,
+                        (false, Some(i)) => Some(sent[i].sequence),
+                        (false, None) => Some(sequence + 1_000),
+                    };
+                    let found =
+                        seq.and_then(|s| ticks.iter_mut().rev().find(|(t, _)| t.sequence == s));
+                    outcomes.push(match found {
+                        None => Outcome::Unsolicited,
+                        Some((t, state)) => match *state {
+                            State::Matched | State::AnsweredLate => Outcome::Duplicate {
+                                sequence: t.sequence,
+                            },
+                            State::NonResponse => {
+                                *state = State::AnsweredLate;
+                                Outcome::Late {
+                                    sequence: t.sequence,
+                                }
+                            }
+                            State::Pending if rx > t.tx_ns + PROP_TIMEOUT_NS => {
+                                *state = State::AnsweredLate;
+                                Outcome::Late {
+                                    sequence: t.sequence,
+                                }
+                            }
+                            State::Pending => {
+                                *state = State::Matched;
+                                if rx < t.tx_ns || rx < t.scheduled_ns {
+                                    Outcome::Negative {
+                                        sequence: t.sequence,
+                                    }
+                                } else {
+                                    Outcome::Matched(Match {
+                                        sequence: t.sequence,
+                                        locate: t.locate,
+                                        tx_ns: t.tx_ns,
+                                        rx_ns: rx,
+                                        wire_ns: rx - t.tx_ns,
+                                        from_schedule_ns: rx - t.scheduled_ns,
+                                    })
+                                }
+                            }
+                        },
+                    });
+                }
+                Op::Poll { dt } => {
+                    now += dt;
+                    while let Some((t, state)) = ticks.get_mut(cursor) {
+                        if *state == State::Pending {
+                            if now <= t.tx_ns + PROP_TIMEOUT_NS {
+                                break;
+                            }
+                            *state = State::NonResponse;
+                        }
+                        cursor += 1;
+                    }
+                }
+            }
+        }
+        outcomes
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_tick_and_order_is_accounted_for(
+            ops in proptest::collection::vec(op(), 0..300),
+            rule in prop_oneof![Just(Rule::Echo), Just(Rule::Instrument)],
+            expect in prop_oneof![Just(Expect::MarkedTriggers), Just(Expect::EveryTick)],
+            capacity in prop_oneof![Just(1usize), Just(2), Just(4), Just(8), Just(1024)],
+        ) {
+            let mut c = correlator(rule, expect, PROP_TIMEOUT_NS, capacity);
+            replay(&mut c, &ops)?;
+        }
+
+        #[test]
+        fn echo_agrees_with_a_simple_model(
+            ops in proptest::collection::vec(op(), 0..300),
+            expect in prop_oneof![Just(Expect::MarkedTriggers), Just(Expect::EveryTick)],
+        ) {
+            // Unique, increasing sequence numbers, and a ring that never forgets.
+            let ops: Vec<Op> = ops
+                .into_iter()
+                .map(|op| match op {
+                    Op::Tick { dt, locate, trigger, schedule_lead, .. } => {
+                        Op::Tick { dt, step: 1, locate, trigger, schedule_lead }
+                    }
+                    other => other,
+                })
+                .collect();
+            let mut c = correlator(Rule::Echo, expect, PROP_TIMEOUT_NS, 1024);
+            let got = replay(&mut c, &ops)?;
+            prop_assert_eq!(got, echo_model(expect, &ops));
+        }
+    }
+
+    /// The lab's self-test in miniature: the synthetic feed through refcore's trigger
+    /// engine marks the triggers; a core that answers every trigger but every 10th
+    /// (`refcore --drop-every 10`) after exactly 5 µs sends real OUCH orders; every
+    /// count and every latency is what that implies.
+    #[test]
+    fn refcore_with_drop_every_10_gives_the_implied_non_responses() {
+        use crate::feed::synthetic::{SyntheticConfig, SyntheticFeed};
+        use crate::proto::{itch50, moldudp64, ouch42, ouch50};
+        use crate::refcore::book::BookConfig;
+        use crate::refcore::order::{OrderConfig, OrderEncoder, OuchVersion};
+        use crate::refcore::trigger::{GateDecision, TriggerEngine, TriggerGate, TriggerRule};
+
+        const TICK_SPACING_NS: u64 = 10_000;
+        const DUT_LATENCY_NS: u64 = 5_000;
+        const SCHEDULE_LEAD_NS: u64 = 250;
+        for (rule, version) in [
+            (Rule::Echo, OuchVersion::V50),
+            (Rule::Echo, OuchVersion::V42),
+            (Rule::Instrument, OuchVersion::V50),
+        ] {
+            let mut feed = SyntheticFeed::new(SyntheticConfig {
+                seed: 11,
+                messages: Some(20_000),
+                ..SyntheticConfig::default()
+            })
+            .unwrap();
+            let mut engine = TriggerEngine::new(TriggerRule::TopOfBook, &BookConfig::default());
+            let mut gate = TriggerGate::new(10, None);
+            let mut encoder = OrderEncoder::new(OrderConfig {
+                version,
+                ..OrderConfig::default()
+            });
+            let mut symbols = SymbolTable::with_capacity(64);
+            let mut c = correlator(rule, Expect::MarkedTriggers, 1_000_000_000, 4096);
+            let mut sink = Collect::default();
+            // Orders on their way back: (rx, OUCH bytes).
+            let mut wire_orders: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
+            let deliver = |c: &mut Correlator,
+                           sink: &mut Collect,
+                           symbols: &SymbolTable,
+                           (rx_ns, bytes): (u64, Vec<u8>)| {
+                let key = match version {
+                    OuchVersion::V50 => OrderKey::from_ouch50_inbound(
+                        &ouch50::parse_inbound(&bytes).unwrap(),
+                        symbols,
+                    ),
+                    OuchVersion::V42 => OrderKey::from_ouch42_inbound(
+                        &ouch42::parse_inbound(&bytes).unwrap(),
+                        symbols,
+                    ),
+                }
+                .unwrap();
+                assert!(key.sequence.is_some() && key.locate.is_some());
+                let out = c.on_order(OrderSeen { rx_ns, key }, sink);
+                assert!(matches!(out, Outcome::Matched(_)), "{out:?}");
+            };
+            let mut buf = vec![0u8; 1500];
+            let mut messages = 0u64;
+            while let Some(p) = feed.next_packet(&mut buf) {
+                let packet = moldudp64::Packet::new_checked(&buf[..p.len]).unwrap();
+                for (sequence, message) in packet.messages() {
+                    messages += 1;
+                    let tx_ns = sequence * TICK_SPACING_NS;
+                    // Every order received before this tick left is in.
+                    while wire_orders.front().is_some_and(|(rx, _)| *rx <= tx_ns) {
+                        let o = wire_orders.pop_front().unwrap();
+                        deliver(&mut c, &mut sink, &symbols, o);
+                    }
+                    c.poll(tx_ns, &mut sink);
+                    symbols.observe_itch(&itch50::parse(message).unwrap());
+                    let trigger = engine.on_message(sequence, message).unwrap();
+                    let locate = itch50::parse(message).unwrap().stock_locate().unwrap();
+                    c.on_tick(TickSent {
+                        sequence,
+                        locate,
+                        tx_ns,
+                        scheduled_ns: tx_ns - SCHEDULE_LEAD_NS,
+                        is_trigger: trigger.is_some(),
+                    });
+                    if let Some(t) = trigger {
+                        if gate.decide() == GateDecision::Send {
+                            let mut out = [0u8; 128];
+                            let n = encoder.encode(&t, &mut out).unwrap();
+                            wire_orders.push_back((tx_ns + DUT_LATENCY_NS, out[..n].to_vec()));
+                        }
+                    }
+                }
+            }
+            for o in wire_orders.drain(..) {
+                deliver(&mut c, &mut sink, &symbols, o);
+            }
+            c.close(&mut sink);
+            let n = c.counts();
+            assert!(n.triggers > 100, "{} triggers", n.triggers);
+            assert_eq!(n.triggers, gate.triggers);
+            assert_eq!(n.ticks, messages);
+            assert_eq!(n.non_responses, n.triggers / 10);
+            assert_eq!(n.matched, n.triggers - n.triggers / 10);
+            assert_eq!(n.matched + n.non_responses + n.not_triggering, n.ticks);
+            assert_eq!(
+                (
+                    n.unsolicited,
+                    n.duplicates,
+                    n.late,
+                    n.stale,
+                    n.overflowed,
+                    n.negative
+                ),
+                (0, 0, 0, 0, 0, 0)
+            );
+            n.check().unwrap();
+            assert_eq!(sink.samples.len() as u64, n.matched);
+            assert!(sink.samples.iter().all(|m| m.wire_ns == DUT_LATENCY_NS
+                && m.from_schedule_ns == DUT_LATENCY_NS + SCHEDULE_LEAD_NS));
+            // The unanswered ones are exactly the dropped triggers: the 10th, 20th, ...
+            assert_eq!(sink.missed.len() as u64, n.triggers / 10);
+        }
     }
 }

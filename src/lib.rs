@@ -19,11 +19,15 @@
 //! - [`stats`]: latency recording without allocation on the measuring thread,
 //!   interval histograms, HdrHistogram interval logs and percentile distributions;
 //! - [`refcore`]: the reference trading core (book, trigger rule, SoupBinTCP/OUCH
-//!   client) behind the `refcore` binary, the lab's self-test device under test.
+//!   client) behind the `refcore` binary, the lab's self-test device under test;
+//! - [`correlate`]: sans-IO pairing of each order with the tick that caused it (echo,
+//!   instrument, trigger rules), tick-to-trade samples and the accounting of every
+//!   tick and order.
 
 pub mod build_info;
 pub mod capture;
 pub mod codec;
+pub mod correlate;
 pub mod decode;
 pub mod feed;
 pub mod pace;

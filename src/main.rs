@@ -7,7 +7,18 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        // --help and --version print and succeed; a bad argument is a usage error.
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(cli::exit::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     match cli::run(args) {
         Ok(code) => code,
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,

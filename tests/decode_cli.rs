@@ -245,21 +245,55 @@ fn short_itch_message_names_type_field_and_file_offset() {
 fn mold_count_the_payload_cannot_hold_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let event = itch50::SystemEvent::new(0, 0, 1, b'O');
-    let mut pkt = mold_packet(&[event.as_bytes()]);
-    pkt[18..20].copy_from_slice(&5u16.to_be_bytes());
+    let good = mold_packet(&[event.as_bytes()]);
+    let mut bad = good.clone();
+    bad[18..20].copy_from_slice(&5u16.to_be_bytes());
     let path = dir.path().join("count.pcap");
-    capture_of(&path, LinkType::ETHERNET, &[&pkt]);
-    // The count says 5; the payload ends after the first block, at file offset
-    // 24 + 16 + 42 + 20 + 14 = 116.
+    // The first packet makes port 26400 a MoldUDP64 feed; the second claims 5 blocks
+    // and holds 1. Record 1's data starts at 24 + 16 + 76 + 16 = 132; its payload
+    // ends, where the second block should begin, at 132 + 42 + 20 + 14 = 208.
+    capture_of(&path, LinkType::ETHERNET, &[&good, &bad]);
     assert_data_error(
         &path,
         &[
-            "record 0 at offset 116",
+            "record 1 at offset 208",
             "moldudp64",
             "message_count",
             "truncated",
         ],
     );
+    // Named as a feed port, the first packet is already held to the format.
+    let alone = dir.path().join("alone.pcap");
+    capture_of(&alone, LinkType::ETHERNET, &[&bad]);
+    let o = ticklab(&[
+        "decode",
+        "--stats",
+        "--mold-port",
+        "26400",
+        alone.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(65), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("record 0 at offset 116"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn other_udp_that_looks_like_moldudp64_is_counted_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    // Printable first 10 bytes, like a MoldUDP64 session name, but syslog and SSDP.
+    let syslog = b"<134>Nov 24 12:00:00 host app: market data gateway started".to_vec();
+    let ssdp = b"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n\r\n".to_vec();
+    let event = itch50::SystemEvent::new(0, 0, 1, b'O');
+    let feed = mold_packet(&[event.as_bytes()]);
+    let path = dir.path().join("noise.pcap");
+    capture_of(&path, LinkType::ETHERNET, &[&syslog, &ssdp, &feed]);
+    let v = stats_json(&path);
+    assert_eq!(v["other"]["other_udp"], 2);
+    assert_eq!(v["protocols"]["itch50"]["SystemEvent"], 1);
+    assert_eq!(v["messages"], 1);
 }
 
 #[test]
@@ -276,8 +310,16 @@ fn unknown_link_type_is_refused_with_the_valid_ones() {
 #[test]
 fn bad_arguments_name_the_option() {
     let o = ticklab(&["gen", "--messages", "10", "--out", "/tmp/x.txt"]);
-    assert_ne!(o.status.code(), Some(0));
+    assert_eq!(o.status.code(), Some(64));
     assert!(stderr(&o).contains(".pcapng or .pcap"), "{}", stderr(&o));
+    let o = ticklab(&["gen", "--messages", "ten", "--out", "/tmp/x.pcap"]);
+    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--messages"), "{}", stderr(&o));
+    let o = ticklab(&["decode", "--bogus", "x.pcap"]);
+    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+    let o = ticklab(&["decode", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("Example"), "{}", stdout(&o));
     let o = ticklab(&[
         "gen",
         "--messages",

@@ -181,7 +181,7 @@ impl fmt::Display for Hex<'_> {
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
     /// The operating system refused a read, write, open or create.
-    #[error("{}: I/O error: {source}", path.display())]
+    #[error("{}: I/O error", path.display())]
     Io {
         path: PathBuf,
         #[source]

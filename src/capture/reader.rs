@@ -1558,10 +1558,12 @@ mod tests {
             .unwrap();
         assert!(matches!(err, CaptureError::Io { .. }));
         assert!(!err.is_data_error());
-        assert!(
-            err.to_string()
-                .starts_with("/nonexistent/dir/x.pcap: I/O error: "),
-            "{err}"
+        // The cause is the error's source (printed once by `{:#}`), not its text.
+        assert_eq!(err.to_string(), "/nonexistent/dir/x.pcap: I/O error");
+        let cause = std::error::Error::source(&err).unwrap();
+        assert_eq!(
+            cause.downcast_ref::<std::io::Error>().unwrap().kind(),
+            std::io::ErrorKind::NotFound
         );
     }
 

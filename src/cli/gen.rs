@@ -56,11 +56,12 @@ fn format_for(args: &GenArgs) -> anyhow::Result<FormatArg> {
     match args.out.extension().and_then(|e| e.to_str()) {
         Some("pcapng") | Some("ntar") => Ok(FormatArg::Pcapng),
         Some("pcap") | Some("cap") => Ok(FormatArg::Pcap),
-        other => anyhow::bail!(
+        other => Err(super::UsageError(format!(
             "--out {}: cannot tell the capture format from the extension {:?}; use .pcapng or .pcap, or give --format",
             args.out.display(),
             other.unwrap_or("")
-        ),
+        ))
+        .into()),
     }
 }
 

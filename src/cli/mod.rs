@@ -52,9 +52,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// An argument value that cannot be used; exits 64.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// Maps an error to its exit code, looking through the error's causes.
 pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        if cause.downcast_ref::<UsageError>().is_some() {
+            return exit::USAGE;
+        }
         if let Some(e) = cause.downcast_ref::<ticklab::decode::DecodeError>() {
             if e.is_data_error() {
                 return exit::DATA;

@@ -275,6 +275,9 @@ enum StreamProtocol {
 struct Flow {
     stream: Stream,
     protocol: StreamProtocol,
+    /// The OUCH version this flow was found to carry (`--ouch auto`): decided by the
+    /// first message whose length fits only one version, then kept.
+    ouch: Option<OuchVersion>,
 }
 
 /// Where the bytes being framed sit, for error offsets and output context.
@@ -301,6 +304,8 @@ pub struct Dissector {
     /// costs a 10-byte compare, not a hash.
     mold_last: Option<([u8; 10], u64)>,
     mold_next: HashMap<[u8; 10], u64>,
+    /// Destination ports that have carried a valid MoldUDP64 packet (a bit per port).
+    mold_ports: Box<[u64; 1024]>,
     pub stats: Stats,
 }
 
@@ -313,6 +318,7 @@ impl Dissector {
             flows: HashMap::new(),
             mold_last: None,
             mold_next: HashMap::new(),
+            mold_ports: Box::new([0; 1024]),
             stats: Stats::default(),
         }
     }
@@ -453,6 +459,27 @@ impl Dissector {
             self.stats.other_udp += 1;
             return Ok(());
         }
+        // Strict once the port is known to carry MoldUDP64 (or named by --mold-port):
+        // then a malformed packet is an error. Before that, a datagram that only
+        // looks like MoldUDP64 (syslog, SSDP, ...) and does not decode is other UDP.
+        let (word, bit) = (usize::from(dst_port >> 6), 1u64 << (dst_port & 63));
+        let strict = !self.opts.moldudp64_ports.is_empty() || self.mold_ports[word] & bit != 0;
+        if !strict {
+            let valid = moldudp64::Packet::new_checked_visiting(payload, |offset, msg| {
+                itch50::check(msg).map(drop).map_err(|e| e.shifted(offset))
+            })
+            .is_ok();
+            if valid {
+                self.mold_ports[word] |= bit;
+            } else if let Ok(req) = moldudp64::RequestPacket::new_checked(payload) {
+                self.stats.moldudp64_requests += 1;
+                self.emit(out, here, None, &req);
+                return Ok(());
+            } else {
+                self.stats.other_udp += 1;
+                return Ok(());
+            }
+        }
         if self.mode == Mode::Stats {
             return self.count_moldudp64(payload, here);
         }
@@ -570,6 +597,7 @@ impl Dissector {
         let flow = self.flows.entry(key).or_insert_with(|| Flow {
             stream: Stream::default(),
             protocol: StreamProtocol::Undecided,
+            ouch: None,
         });
         let accepted = flow.stream.accept(seq, syn, payload.len());
         if syn {
@@ -653,6 +681,9 @@ impl Dissector {
         if flow.protocol == StreamProtocol::Undecided {
             if data.starts_with(b"8=FIX") {
                 flow.protocol = StreamProtocol::Fix;
+            } else if b"8=FIX".starts_with(data) {
+                // Could still be FIX ("8=FI" so far): wait for more bytes.
+                return Ok(0);
             } else if data.len() >= 3 {
                 let len = u16::from_be_bytes([data[0], data[1]]);
                 flow.protocol = if len >= 1 && b"+AJSHZLURO".contains(&data[2]) {
@@ -696,7 +727,7 @@ impl Dissector {
                 };
                 match soupbintcp::frame(&data[used..]) {
                     Ok(Some((pkt, n))) => {
-                        self.soup_packet(key, &pkt, at, out)?;
+                        self.soup_packet(key, &mut flow.ouch, &pkt, at, out)?;
                         used += n;
                     }
                     Ok(None) => break,
@@ -710,6 +741,7 @@ impl Dissector {
     fn soup_packet(
         &mut self,
         key: FlowKey,
+        flow_ouch: &mut Option<OuchVersion>,
         pkt: &soupbintcp::Packet<'_>,
         here: Here,
         out: &mut Vec<u8>,
@@ -738,7 +770,7 @@ impl Dissector {
         let version = match self.opts.ouch {
             OuchVersion::V42 => OuchVersion::V42,
             OuchVersion::V50 => OuchVersion::V50,
-            OuchVersion::Auto => guess_ouch_version(inbound, msg),
+            OuchVersion::Auto => ouch_version_of(flow_ouch, inbound, msg),
         };
         macro_rules! one {
             ($parsed:expr) => {{
@@ -832,10 +864,17 @@ enum Context<'a> {
     Tcp(FlowKey),
 }
 
-/// OUCH 4.2 and 5.0 share type letters but not lengths: a message whose length is
-/// exactly the 4.2 length of its type is 4.2; anything else is taken as 5.0 (whose
-/// messages end in variable appendages).
-fn guess_ouch_version(inbound: bool, msg: &[u8]) -> OuchVersion {
+/// Tells OUCH 4.2 from 5.0. They share type letters; 4.2 messages have one fixed
+/// length per type, 5.0 messages a fixed part plus appendages whose declared length
+/// must account for the rest. A message that fits only one version decides the flow's
+/// version, which then holds for the rest of the flow: a 5.0 message with options can
+/// happen to have a 4.2 length, and must not be read as 4.2 once the flow is known.
+/// A message that fits both (before the flow is known) is read as 4.2, the exact fit;
+/// one that fits neither as 5.0, whose decoder then names what is wrong.
+fn ouch_version_of(flow: &mut Option<OuchVersion>, inbound: bool, msg: &[u8]) -> OuchVersion {
+    if let Some(v) = *flow {
+        return v;
+    }
     let Some(&t) = msg.first() else {
         return OuchVersion::V50;
     };
@@ -844,10 +883,23 @@ fn guess_ouch_version(inbound: bool, msg: &[u8]) -> OuchVersion {
     } else {
         ouch42::outbound_len(t)
     };
-    if len42 == Some(msg.len()) {
-        OuchVersion::V42
+    let fits42 = len42 == Some(msg.len());
+    let fits50 = if inbound {
+        !matches!(
+            ouch50::parse_inbound(msg),
+            Ok(ouch50::Inbound::Unknown { .. }) | Err(_)
+        )
     } else {
-        OuchVersion::V50
+        !matches!(
+            ouch50::parse_outbound(msg),
+            Ok(ouch50::Outbound::Unknown { .. }) | Err(_)
+        )
+    };
+    match (fits42, fits50) {
+        (true, false) => *flow.insert(OuchVersion::V42),
+        (false, true) => *flow.insert(OuchVersion::V50),
+        (true, true) => OuchVersion::V42,
+        (false, false) => OuchVersion::V50,
     }
 }
 

@@ -2,7 +2,9 @@
 //! packets, shaped like a real session.
 //!
 //! A session opens the way NASDAQ's does (System Event 'O' and 'S', a Stock Directory
-//! and a Stock Trading Action for every symbol, then 'Q', start of market hours),
+//! and a Stock Trading Action for every symbol, then 'Q', start of market hours) —
+//! compressed into the microseconds before the open, so that a replay at original
+//! timing starts trading at once instead of waiting out a pre-market of hours —
 //! then trades: adds (with and without MPID), executions (with and without price),
 //! partial cancels, deletes, replaces and non-displayed trades over the configured
 //! symbols. Every execution, cancel, delete and replace refers to an order that is
@@ -36,8 +38,10 @@ use crate::proto::itch50::{
 use crate::proto::moldudp64;
 use zerocopy::IntoBytes;
 
-/// 2026-01-05T00:00:00Z, a Monday: the default trading date of the synthetic session.
-pub const DEFAULT_DATE_EPOCH_NS: i64 = 1_767_571_200_000_000_000;
+/// Midnight in New York on Monday 2026-01-05 (05:00 UTC; EST is UTC−5): ITCH
+/// timestamps count from midnight Eastern time, so this is the epoch time of ITCH
+/// timestamp 0 on the default trading date.
+pub const DEFAULT_DATE_EPOCH_NS: i64 = 1_767_589_200_000_000_000;
 /// 09:30:00, the start of regular market hours, in nanoseconds since midnight.
 pub const MARKET_OPEN_NS: u64 = 34_200_000_000_000;
 

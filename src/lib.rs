@@ -19,11 +19,14 @@
 //! - [`stats`]: latency recording without allocation on the measuring thread,
 //!   interval histograms, HdrHistogram interval logs and percentile distributions;
 //! - [`refcore`]: the reference trading core (book, trigger rule, SoupBinTCP/OUCH
-//!   client) behind the `refcore` binary, the lab's self-test device under test.
+//!   client) behind the `refcore` binary, the lab's self-test device under test;
+//! - [`config`]: the run spec: TOML over an embedded default, `--set` overrides,
+//!   validation that names the file, the key and what is valid.
 
 pub mod build_info;
 pub mod capture;
 pub mod codec;
+pub mod config;
 pub mod decode;
 pub mod feed;
 pub mod pace;

@@ -246,7 +246,7 @@ fn unknown_key(table: &'static Table, variant: Option<&str>, name: &str, key: &s
     }
 }
 
-fn check_value(path: &str, value: &Value, key: &Key) -> Result<(), Problem> {
+pub(crate) fn check_value(path: &str, value: &Value, key: &Key) -> Result<(), Problem> {
     let bad = || Problem {
         key: path.to_owned(),
         value: Some(value.to_string()),

@@ -357,7 +357,7 @@ fn correlate(spec: &RunSpec) -> Result<(), Problem> {
                 "correlate.field",
                 value,
                 format!(
-                    "{field:?}: the field of the gateway's orders (gateway.ouch = \"{ouch}\"; the gateway speaks SoupBinTCP/OUCH, not FIX)"
+                    "{field:?}, where OUCH {ouch} orders carry their token (gateway.ouch = \"{ouch}\"; the gateway speaks SoupBinTCP/OUCH, not FIX)"
                 ),
             ));
         }

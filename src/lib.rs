@@ -22,11 +22,14 @@
 //!   client) behind the `refcore` binary, the lab's self-test device under test;
 //! - [`correlate`]: sans-IO pairing of each order with the tick that caused it (echo,
 //!   instrument, trigger rules), tick-to-trade samples and the accounting of every
-//!   tick and order.
+//!   tick and order;
+//! - [`config`]: the run spec: TOML over an embedded default, `--set` overrides,
+//!   validation that names the file, the key and what is valid.
 
 pub mod build_info;
 pub mod capture;
 pub mod codec;
+pub mod config;
 pub mod correlate;
 pub mod decode;
 pub mod feed;

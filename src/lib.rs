@@ -19,7 +19,9 @@
 //! - [`stats`]: latency recording without allocation on the measuring thread,
 //!   interval histograms, HdrHistogram interval logs and percentile distributions;
 //! - [`refcore`]: the reference trading core (book, trigger rule, SoupBinTCP/OUCH
-//!   client) behind the `refcore` binary, the lab's self-test device under test.
+//!   client) behind the `refcore` binary, the lab's self-test device under test;
+//! - [`venue`]: the order gateway, a SoupBinTCP 3.00 server (sans-IO session, OUCH
+//!   responder, blocking TCP driver) that takes the DUT's orders and answers them.
 
 pub mod build_info;
 pub mod capture;
@@ -30,4 +32,5 @@ pub mod pace;
 pub mod proto;
 pub mod refcore;
 pub mod stats;
+pub mod venue;
 pub mod wire;

@@ -40,15 +40,21 @@ pub enum GatewayEvent<'a> {
         next_sequence: u64,
     },
     /// The login was refused; the session is closed.
-    LoginRejected { reason: RejectReason },
+    LoginRejected {
+        reason: RejectReason,
+    },
     /// One OUCH message from the DUT, received at `rx_ns`, and what the venue did.
     Order {
         payload: &'a [u8],
         rx_ns: u64,
         outcome: Outcome,
     },
-    ClientHeartbeat { rx_ns: u64 },
-    Debug { text: &'a [u8] },
+    ClientHeartbeat {
+        rx_ns: u64,
+    },
+    Debug {
+        text: &'a [u8],
+    },
 }
 
 /// See the module documentation.

@@ -203,19 +203,13 @@ pub enum ServerError {
     #[error("order gateway configuration: {0}")]
     Config(#[from] ConfigError),
     #[error("order gateway: cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: io::Error,
-    },
+    Bind { addr: SocketAddr, source: io::Error },
     #[error("order gateway: no DUT connected to {addr} within {timeout:?}")]
     AcceptTimeout { addr: SocketAddr, timeout: Duration },
     #[error("order gateway: stopped before a DUT connected to {addr}")]
     Stopped { addr: SocketAddr },
     #[error("order gateway: accepting on {addr}: {source}")]
-    Accept {
-        addr: SocketAddr,
-        source: io::Error,
-    },
+    Accept { addr: SocketAddr, source: io::Error },
     #[error("order gateway: connection from {peer}: {what}: {source}")]
     Socket {
         peer: SocketAddr,
@@ -317,11 +311,7 @@ impl VenueServer {
             .set_write_timeout(Some(WRITE_SLICE))
             .map_err(socket_error("write timeout"))?;
         let connected_ns = clock.now_ns();
-        let mut gateway = Gateway::new(
-            self.cfg.session.clone(),
-            self.cfg.responder,
-            connected_ns,
-        )?;
+        let mut gateway = Gateway::new(self.cfg.session.clone(), self.cfg.responder, connected_ns)?;
         on_event(ServerEvent::Connected {
             peer,
             at_ns: connected_ns,
@@ -385,17 +375,12 @@ impl VenueServer {
     fn accept(&self) -> Result<(TcpStream, SocketAddr), ServerError> {
         let addr = self.addr;
         let accept_error = |source| ServerError::Accept { addr, source };
-        self.listener
-            .set_nonblocking(true)
-            .map_err(accept_error)?;
+        self.listener.set_nonblocking(true).map_err(accept_error)?;
         let deadline = Instant::now() + self.cfg.accept_timeout;
         loop {
             match self.listener.accept() {
                 Ok(accepted) => return Ok(accepted),
-                Err(e)
-                    if is_timeout(&e)
-                        || e.kind() == io::ErrorKind::ConnectionAborted =>
-                {
+                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::ConnectionAborted => {
                     if self.stop.load(Ordering::Acquire) {
                         return Err(ServerError::Stopped { addr });
                     }

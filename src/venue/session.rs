@@ -281,13 +281,22 @@ pub enum Event<'a> {
         next_sequence: u64,
     },
     /// Login Rejected was queued; the session is closed.
-    LoginRejected { reason: RejectReason },
+    LoginRejected {
+        reason: RejectReason,
+    },
     /// An Unsequenced Data payload (an OUCH message from the DUT), with the time of
     /// the read that completed it.
-    Order { payload: &'a [u8], rx_ns: u64 },
-    ClientHeartbeat { rx_ns: u64 },
+    Order {
+        payload: &'a [u8],
+        rx_ns: u64,
+    },
+    ClientHeartbeat {
+        rx_ns: u64,
+    },
     /// A Debug packet's text.
-    Debug { text: &'a [u8] },
+    Debug {
+        text: &'a [u8],
+    },
 }
 
 /// Why an answer could not be queued.
@@ -726,9 +735,10 @@ impl Session {
                             }
                         }
                         Err(reason) => {
-                            if let Err(e) = outbox.tx.queue(now_ns, |buf| {
-                                soupbintcp::write_login_rejected(buf, reason)
-                            }) {
+                            if let Err(e) = outbox
+                                .tx
+                                .queue(now_ns, |buf| soupbintcp::write_login_rejected(buf, reason))
+                            {
                                 outbox.close(overflow(e));
                             }
                             outbox.close(CloseReason::LoginRejected(reason));
@@ -846,8 +856,7 @@ impl Session {
             };
             return self.close(reason);
         }
-        if logged_in && now_ns.saturating_sub(self.tx.last_sent_ns) >= self.heartbeat_interval_ns
-        {
+        if logged_in && now_ns.saturating_sub(self.tx.last_sent_ns) >= self.heartbeat_interval_ns {
             match self.tx.queue(now_ns, soupbintcp::write_server_heartbeat) {
                 Ok(()) => self.tx.server_heartbeats += 1,
                 Err(e) => return self.close(overflow(e)),
@@ -929,5 +938,647 @@ fn overflow(e: SendError) -> CloseReason {
             needed: 0,
             available: 0,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn cfg() -> SessionConfig {
+        SessionConfig::new("USER", "SECRET")
+    }
+
+    fn login(user: &[u8], pass: &[u8], session: &[u8], seq: u64) -> Vec<u8> {
+        let mut buf = [0u8; 64];
+        let n = soupbintcp::write_login_request(&mut buf, user, pass, session, seq).unwrap();
+        buf[..n].to_vec()
+    }
+
+    fn unsequenced(payload: &[u8]) -> Vec<u8> {
+        let mut buf = vec![0u8; payload.len() + 3];
+        let n = soupbintcp::write_unsequenced_data(&mut buf, payload).unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    /// Takes all pending output, as (packet type, payload) per packet.
+    fn drain(s: &mut Session) -> Vec<(u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut rest = s.pending_output();
+        while let Some((p, used)) = soupbintcp::frame(rest).unwrap() {
+            out.push((p.type_byte(), rest[3..used].to_vec()));
+            rest = &rest[used..];
+        }
+        assert!(rest.is_empty(), "partial packet in output");
+        let n = s.pending_output().len();
+        s.output_written(n);
+        out
+    }
+
+    /// Feeds bytes, collecting events as text, answering nothing.
+    fn feed(s: &mut Session, now: u64, bytes: &[u8]) -> (Vec<String>, Option<CloseReason>) {
+        let mut events = Vec::new();
+        let closed = s.on_bytes(now, bytes, |e, _| events.push(format!("{e:?}")));
+        (events, closed)
+    }
+
+    fn logged_in(now: u64) -> Session {
+        let mut s = Session::new(cfg(), now).unwrap();
+        let (events, closed) = feed(&mut s, now, &login(b"USER", b"SECRET", b"", 1));
+        assert_eq!(closed, None);
+        assert_eq!(
+            events,
+            vec![r#"LoggedIn { username: [85, 83, 69, 82], next_sequence: 1 }"#]
+        );
+        assert_eq!(s.state(), State::LoggedIn);
+        s
+    }
+
+    #[test]
+    fn login_accepted_names_the_session_and_the_next_sequence() {
+        let mut s = logged_in(0);
+        // SoupBinTCP 3.00 section 2.2.1: length 31, 'A', Session (10 alpha, padded
+        // on the right), Sequence Number (20 numeric, padded on the left).
+        let mut expected = b"\x00\x1fATICKLAB   ".to_vec();
+        expected.extend_from_slice(b"                   1");
+        assert_eq!(s.pending_output(), &expected[..]);
+        drain(&mut s);
+        assert_eq!(s.next_sequence(), 1);
+        assert_eq!(s.session_name(), b"TICKLAB   ");
+    }
+
+    #[test]
+    fn requested_sequence_numbers_sequenced_data() {
+        for (requested, first) in [(0, 1), (1, 1), (5, 5)] {
+            let mut s = Session::new(cfg(), 0).unwrap();
+            feed(&mut s, 0, &login(b"USER", b"SECRET", b"TICKLAB", requested));
+            let accepted = drain(&mut s);
+            assert_eq!(accepted.len(), 1);
+            assert_eq!(
+                &accepted[0].1[10..],
+                &soupbintcp::format_sequence_number(first)
+            );
+            let seq = s
+                .send_sequenced(1, |buf| {
+                    buf[0] = b'x';
+                    Ok(1)
+                })
+                .unwrap();
+            assert_eq!(seq, first);
+            assert_eq!(s.next_sequence(), first + 1);
+            assert_eq!(drain(&mut s), vec![(b'S', b"x".to_vec())]);
+        }
+    }
+
+    #[test]
+    fn wrong_credentials_are_not_authorized() {
+        for (user, pass) in [
+            (&b"USER"[..], &b"WRONG"[..]),
+            (b"OTHER", b"SECRET"),
+            (b"user", b"SECRET"),
+            (b"USER", b""),
+        ] {
+            let mut s = Session::new(cfg(), 0).unwrap();
+            let (events, closed) = feed(&mut s, 3, &login(user, pass, b"", 1));
+            assert_eq!(events, vec!["LoginRejected { reason: NotAuthorized }"]);
+            assert_eq!(
+                closed,
+                Some(CloseReason::LoginRejected(RejectReason::NotAuthorized))
+            );
+            assert_eq!(s.pending_output(), b"\x00\x02JA");
+            assert_eq!(s.next_deadline(), None);
+            assert_eq!(s.poll(100 * SEC), None);
+        }
+    }
+
+    #[test]
+    fn wrong_session_is_not_available() {
+        let mut s = Session::new(cfg(), 0).unwrap();
+        let (events, closed) = feed(&mut s, 3, &login(b"USER", b"SECRET", b"OTHER", 1));
+        assert_eq!(
+            events,
+            vec!["LoginRejected { reason: SessionNotAvailable }"]
+        );
+        assert_eq!(
+            closed,
+            Some(CloseReason::LoginRejected(
+                RejectReason::SessionNotAvailable
+            ))
+        );
+        assert_eq!(s.pending_output(), b"\x00\x02JS");
+        // Bad credentials win over a bad session: 'A' is checked first.
+        let mut s = Session::new(cfg(), 0).unwrap();
+        feed(&mut s, 3, &login(b"USER", b"BAD", b"OTHER", 1));
+        assert_eq!(s.pending_output(), b"\x00\x02JA");
+    }
+
+    #[test]
+    fn server_heartbeat_after_one_second_of_send_silence() {
+        let mut s = logged_in(0);
+        drain(&mut s);
+        assert_eq!(s.next_deadline(), Some(SEC));
+        assert_eq!(s.poll(SEC - 1), None);
+        assert!(s.pending_output().is_empty());
+        assert_eq!(s.poll(SEC), None);
+        assert_eq!(drain(&mut s), vec![(b'H', vec![])]);
+        assert_eq!(s.stats().server_heartbeats, 1);
+        assert_eq!(s.next_deadline(), Some(2 * SEC));
+        // Sending an answer resets the heartbeat timer; receiving does not.
+        s.send_sequenced(SEC + SEC / 2, |_| Ok(0)).unwrap();
+        feed(&mut s, SEC + SEC / 2, b"\x00\x01R");
+        drain(&mut s);
+        assert_eq!(s.poll(2 * SEC), None);
+        assert!(s.pending_output().is_empty());
+        assert_eq!(s.next_deadline(), Some(2 * SEC + SEC / 2));
+        s.poll(2 * SEC + SEC / 2);
+        assert_eq!(drain(&mut s), vec![(b'H', vec![])]);
+        assert_eq!(s.stats().client_heartbeats, 1);
+    }
+
+    #[test]
+    fn no_heartbeats_before_login() {
+        let mut s = Session::new(cfg(), 0).unwrap();
+        assert_eq!(s.next_deadline(), Some(15 * SEC));
+        assert_eq!(s.poll(14 * SEC), None);
+        assert!(s.pending_output().is_empty());
+    }
+
+    #[test]
+    fn silent_client_times_out() {
+        let mut s = logged_in(0);
+        feed(&mut s, 10 * SEC, b"\x00\x01R");
+        for t in 11..25 {
+            assert_eq!(s.poll(t * SEC), None);
+        }
+        assert_eq!(drain(&mut s).len(), 1 + 14); // Login Accepted, 14 heartbeats
+        assert_eq!(s.next_deadline(), Some(25 * SEC));
+        assert_eq!(
+            s.poll(25 * SEC),
+            Some(CloseReason::ClientTimeout {
+                silent_ns: 15 * SEC
+            })
+        );
+        assert_eq!(
+            s.state(),
+            State::Closed(CloseReason::ClientTimeout {
+                silent_ns: 15 * SEC
+            })
+        );
+        assert_eq!(s.poll(26 * SEC), None);
+        assert_eq!(s.next_deadline(), None);
+    }
+
+    #[test]
+    fn login_must_come_within_the_timeout() {
+        let mut cfg = cfg();
+        cfg.client_timeout_ns = 2 * SEC;
+        let mut s = Session::new(cfg, SEC).unwrap();
+        assert_eq!(s.poll(3 * SEC - 1), None);
+        assert_eq!(
+            s.poll(3 * SEC),
+            Some(CloseReason::LoginTimeout { waited_ns: 2 * SEC })
+        );
+        // A login after the close is ignored: nothing is sent.
+        assert_eq!(
+            feed(&mut s, 4 * SEC, &login(b"USER", b"SECRET", b"", 1)).1,
+            None
+        );
+        assert!(s.pending_output().is_empty());
+    }
+
+    #[test]
+    fn logout_closes_and_later_bytes_are_dropped() {
+        let mut s = logged_in(0);
+        let mut wire = b"\x00\x01O".to_vec();
+        wire.extend_from_slice(&unsequenced(b"late"));
+        let (events, closed) = feed(&mut s, 5, &wire);
+        assert!(events.is_empty());
+        assert_eq!(closed, Some(CloseReason::ClientLogout));
+        assert!(CloseReason::ClientLogout.is_orderly());
+        assert_eq!(s.stats().orders_received, 0);
+        assert_eq!(s.send_sequenced(6, |_| Ok(0)), Err(SendError::NotLoggedIn));
+        // Logout before the login is just as final.
+        let mut s = Session::new(cfg(), 0).unwrap();
+        assert_eq!(
+            feed(&mut s, 1, b"\x00\x01O").1,
+            Some(CloseReason::ClientLogout)
+        );
+    }
+
+    #[test]
+    fn end_of_session_is_sent_then_the_session_closes() {
+        let mut s = logged_in(0);
+        drain(&mut s);
+        assert_eq!(s.end_of_session(7), Some(CloseReason::EndOfSession));
+        assert_eq!(s.pending_output(), b"\x00\x01Z");
+        assert_eq!(s.state(), State::Closed(CloseReason::EndOfSession));
+        assert_eq!(s.end_of_session(8), None);
+        assert_eq!(s.pending_output(), b"\x00\x01Z");
+        // Before a login there is no session to end: nothing is sent.
+        let mut s = Session::new(cfg(), 0).unwrap();
+        assert_eq!(s.end_of_session(1), Some(CloseReason::EndOfSession));
+        assert!(s.pending_output().is_empty());
+    }
+
+    #[test]
+    fn garbage_closes_with_a_typed_reason() {
+        let login_len = login(b"USER", b"SECRET", b"", 1).len() as u64;
+        let cases: Vec<(&[u8], CloseReason)> = vec![
+            (
+                b"\x00\x00U",
+                CloseReason::Malformed {
+                    error: Error::Invalid {
+                        protocol: "soupbintcp",
+                        msg_type: None,
+                        field: "packet_length",
+                        offset: 0,
+                        expected: "at least 1 (the packet type byte)",
+                    },
+                    stream_offset: login_len,
+                },
+            ),
+            (
+                b"\x10\x01U",
+                CloseReason::PacketTooLarge {
+                    declared: 0x1001,
+                    max: DEFAULT_MAX_PACKET_LEN,
+                    stream_offset: login_len,
+                },
+            ),
+            (
+                b"\x00\x05Qabcd",
+                CloseReason::UnknownPacketType {
+                    type_byte: b'Q',
+                    stream_offset: login_len,
+                },
+            ),
+            // Server packets from the client, decided on the header alone.
+            (
+                b"\x00\x05S",
+                CloseReason::UnexpectedPacket {
+                    type_byte: b'S',
+                    phase: Phase::LoggedIn,
+                    stream_offset: login_len,
+                },
+            ),
+            (
+                b"\x00\x01H",
+                CloseReason::UnexpectedPacket {
+                    type_byte: b'H',
+                    phase: Phase::LoggedIn,
+                    stream_offset: login_len,
+                },
+            ),
+            // A heartbeat with a payload.
+            (
+                b"\x00\x02Rx",
+                CloseReason::Malformed {
+                    error: Error::Invalid {
+                        protocol: "soupbintcp",
+                        msg_type: Some(b'R'),
+                        field: "packet_length",
+                        offset: 0,
+                        expected: "1 (Client Heartbeat has no payload)",
+                    },
+                    stream_offset: login_len,
+                },
+            ),
+        ];
+        for (garbage, reason) in cases {
+            let mut s = logged_in(0);
+            let (events, closed) = feed(&mut s, 9, garbage);
+            assert!(events.is_empty(), "{garbage:?}: {events:?}");
+            assert_eq!(closed, Some(reason), "{garbage:?}");
+            assert_eq!(s.close_reason(), Some(reason));
+            assert!(!reason.is_orderly());
+        }
+        // A second Login Request.
+        let mut s = logged_in(0);
+        assert_eq!(
+            feed(&mut s, 9, &login(b"USER", b"SECRET", b"", 1)).1,
+            Some(CloseReason::UnexpectedPacket {
+                type_byte: b'L',
+                phase: Phase::LoggedIn,
+                stream_offset: login_len
+            })
+        );
+    }
+
+    #[test]
+    fn data_before_login_is_refused() {
+        for (wire, type_byte) in [
+            (unsequenced(b"O123"), b'U'),
+            (b"\x00\x01R".to_vec(), b'R'),
+            (b"\x00\x1fA".to_vec(), b'A'),
+        ] {
+            let mut s = Session::new(cfg(), 0).unwrap();
+            let (events, closed) = feed(&mut s, 1, &wire);
+            assert!(events.is_empty());
+            assert_eq!(
+                closed,
+                Some(CloseReason::UnexpectedPacket {
+                    type_byte,
+                    phase: Phase::AwaitingLogin,
+                    stream_offset: 0
+                })
+            );
+            assert!(s.pending_output().is_empty());
+        }
+        // A Login Request of the SoupBinTCP 4.x size is malformed for 3.00.
+        let mut v4 = login(b"USER", b"SECRET", b"", 1);
+        v4[1] += 5;
+        v4.extend_from_slice(b"30000");
+        let mut s = Session::new(cfg(), 0).unwrap();
+        let closed = feed(&mut s, 1, &v4).1.unwrap();
+        assert!(
+            matches!(closed, CloseReason::Malformed { stream_offset: 0, error } if error.field() == "packet_length"),
+            "{closed:?}"
+        );
+        // Debug is allowed before the login.
+        let mut s = Session::new(cfg(), 0).unwrap();
+        let (events, closed) = feed(&mut s, 1, b"\x00\x03+hi");
+        assert_eq!(events, vec!["Debug { text: [104, 105] }"]);
+        assert_eq!(closed, None);
+        assert_eq!(s.state(), State::AwaitingLogin);
+    }
+
+    fn session_stream() -> Vec<u8> {
+        let mut wire = login(b"USER", b"SECRET", b"", 1);
+        wire.extend_from_slice(&unsequenced(b"first order"));
+        wire.extend_from_slice(b"\x00\x01R");
+        wire.extend_from_slice(&unsequenced(b"second"));
+        wire.extend_from_slice(b"\x00\x03+hi");
+        wire.extend_from_slice(&unsequenced(b""));
+        wire
+    }
+
+    fn collect(s: &mut Session, now: u64, bytes: &[u8], out: &mut Vec<(String, u64)>) {
+        s.on_bytes(now, bytes, |e, outbox| match e {
+            Event::Order { payload, rx_ns } => {
+                out.push((String::from_utf8_lossy(payload).into(), rx_ns));
+                // Echo every order back as sequenced data.
+                outbox
+                    .send_sequenced(|buf| {
+                        buf[..payload.len()].copy_from_slice(payload);
+                        Ok(payload.len())
+                    })
+                    .unwrap();
+            }
+            Event::ClientHeartbeat { rx_ns } => out.push(("R".into(), rx_ns)),
+            Event::Debug { text } => out.push((format!("+{}", String::from_utf8_lossy(text)), 0)),
+            Event::LoggedIn { .. } => out.push(("L".into(), 0)),
+            Event::LoginRejected { .. } => out.push(("J".into(), 0)),
+        });
+    }
+
+    #[test]
+    fn several_packets_in_one_read() {
+        let mut s = Session::new(cfg(), 0).unwrap();
+        let mut got = Vec::new();
+        collect(&mut s, 42, &session_stream(), &mut got);
+        let want: Vec<(String, u64)> = vec![
+            ("L".into(), 0),
+            ("first order".into(), 42),
+            ("R".into(), 42),
+            ("second".into(), 42),
+            ("+hi".into(), 0),
+            ("".into(), 42),
+        ];
+        assert_eq!(got, want);
+        let out = drain(&mut s);
+        assert_eq!(
+            out,
+            vec![
+                (b'A', out[0].1.clone()),
+                (b'S', b"first order".to_vec()),
+                (b'S', b"second".to_vec()),
+                (b'S', b"".to_vec()),
+            ]
+        );
+        assert_eq!(s.next_sequence(), 4);
+        let stats = s.stats();
+        assert_eq!(stats.packets_received, 6);
+        assert_eq!(stats.orders_received, 3);
+        assert_eq!(stats.sequenced_sent, 3);
+        assert_eq!(stats.bytes_received, session_stream().len() as u64);
+    }
+
+    #[test]
+    fn packets_split_across_reads_complete_on_the_last_byte() {
+        let stream = session_stream();
+        let mut s = Session::new(cfg(), 0).unwrap();
+        let mut got = Vec::new();
+        for (i, b) in stream.iter().enumerate() {
+            collect(&mut s, i as u64, std::slice::from_ref(b), &mut got);
+        }
+        // Each order carries the time of the read that completed it.
+        let order_end = 49 + 3 + 11;
+        assert_eq!(got[1], ("first order".to_string(), order_end as u64 - 1));
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, vec!["L", "first order", "R", "second", "+hi", ""]);
+        assert_eq!(s.stats().orders_received, 3);
+    }
+
+    #[test]
+    fn receive_buffer_always_holds_a_whole_packet() {
+        let mut s = logged_in(0);
+        let big = vec![b'x'; usize::from(DEFAULT_MAX_PACKET_LEN) - 1];
+        let wire = unsequenced(&big);
+        assert_eq!(wire.len(), 2 + usize::from(DEFAULT_MAX_PACKET_LEN));
+        for _ in 0..5 {
+            // Leave a partial packet pending, then ask for room.
+            let (head, tail) = wire.split_at(wire.len() - 7);
+            let mut seen = 0;
+            s.on_bytes(1, head, |_, _| seen += 1);
+            assert!(s.receive_buffer().len() >= wire.len());
+            s.on_bytes(1, tail, |e, _| {
+                assert!(matches!(e, Event::Order { payload, .. } if payload.len() == big.len()));
+                seen += 1;
+            });
+            assert_eq!(seen, 1);
+        }
+        assert_eq!(s.state(), State::LoggedIn);
+    }
+
+    #[test]
+    fn outbox_close_drops_the_rest_of_the_read() {
+        let mut s = logged_in(0);
+        let mut wire = unsequenced(b"one");
+        wire.extend_from_slice(&unsequenced(b"two"));
+        let mut seen = 0;
+        let closed = s.on_bytes(1, &wire, |_, outbox| {
+            seen += 1;
+            outbox.close(CloseReason::PeerClosed);
+        });
+        assert_eq!(seen, 1);
+        assert_eq!(closed, Some(CloseReason::PeerClosed));
+    }
+
+    #[test]
+    fn a_client_that_never_reads_is_closed_as_a_slow_consumer() {
+        let mut s = logged_in(0);
+        let order = unsequenced(&[b'o'; 1000]);
+        let mut closed = None;
+        let mut answers = 0u64;
+        for i in 0..400 {
+            closed = s.on_bytes(i, &order, |_, outbox| {
+                if outbox
+                    .send_sequenced(|buf| {
+                        let room = buf.len().min(4000);
+                        if room < 4000 {
+                            return Err(Error::Truncated {
+                                protocol: "test",
+                                msg_type: None,
+                                field: "buffer",
+                                offset: 0,
+                                needed: 4000,
+                                available: room,
+                            });
+                        }
+                        Ok(4000)
+                    })
+                    .is_ok()
+                {
+                    answers += 1;
+                }
+            });
+            if closed.is_some() {
+                break;
+            }
+        }
+        assert!(
+            matches!(
+                closed,
+                Some(CloseReason::OutputOverflow { needed: 4000, .. })
+            ),
+            "{closed:?}"
+        );
+        // 1 MiB holds the Login Accepted and 262 answers of 4003 bytes.
+        assert_eq!(answers, (DEFAULT_OUTPUT_CAPACITY as u64 - 33) / 4003);
+        // What was queued is still there for the driver to try to write.
+        assert_eq!(s.pending_output().len() as u64, 33 + answers * 4003);
+    }
+
+    #[test]
+    fn bad_configuration_is_refused() {
+        let mut c = cfg();
+        c.username = "TOOLONGUSER".into();
+        assert_eq!(
+            Session::new(c, 0).unwrap_err(),
+            ConfigError::FieldTooLong {
+                field: "username",
+                max: 6
+            }
+        );
+        let mut c = cfg();
+        c.session = "ELEVENCHARS".into();
+        assert!(Session::new(c, 0).is_err());
+        let mut c = cfg();
+        c.heartbeat_interval_ns = 0;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::Zero {
+                field: "heartbeat_interval_ns"
+            })
+        );
+        let mut c = cfg();
+        c.max_packet_len = 46;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::MaxPacketTooSmall { value: 46, min: 47 })
+        );
+        let mut c = cfg();
+        c.output_capacity = 1000;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn close_reasons_read_well() {
+        assert_eq!(
+            CloseReason::UnknownPacketType {
+                type_byte: 0x07,
+                stream_offset: 49
+            }
+            .to_string(),
+            "unknown packet type 0x07 at stream offset 49"
+        );
+        assert_eq!(
+            CloseReason::UnexpectedPacket {
+                type_byte: b'U',
+                phase: Phase::AwaitingLogin,
+                stream_offset: 0
+            }
+            .to_string(),
+            "packet type 'U' at stream offset 0 is not allowed while awaiting login"
+        );
+        assert_eq!(
+            CloseReason::LoginRejected(RejectReason::NotAuthorized).to_string(),
+            "login rejected: A (not authorized)"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_client_bytes_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..600),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+            after_login in any::<bool>(),
+        ) {
+            let mut s = if after_login { logged_in(0) } else { Session::new(cfg(), 0).unwrap() };
+            let mut positions: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+            positions.push(0);
+            positions.push(bytes.len());
+            positions.sort_unstable();
+            let mut orders = 0u64;
+            for (t, w) in positions.windows(2).enumerate() {
+                s.on_bytes(t as u64, &bytes[w[0]..w[1]], |e, outbox| {
+                    if let Event::Order { payload, .. } = e {
+                        orders += 1;
+                        let _ = outbox.send_sequenced(|buf| {
+                            let n = payload.len().min(buf.len());
+                            buf[..n].copy_from_slice(&payload[..n]);
+                            Ok(n)
+                        });
+                    }
+                });
+                s.poll(t as u64 * SEC);
+            }
+            prop_assert_eq!(orders, s.stats().orders_received);
+            // Whatever happened, the output is whole packets.
+            let mut rest = s.pending_output();
+            while let Some((_, used)) = soupbintcp::frame(rest).unwrap() {
+                rest = &rest[used..];
+            }
+            prop_assert!(rest.is_empty());
+            if let State::Closed(reason) = s.state() {
+                prop_assert_eq!(s.next_deadline(), None);
+                let _ = reason.to_string();
+            }
+        }
+
+        #[test]
+        fn any_chunking_gives_the_same_events(
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
+        ) {
+            let stream = session_stream();
+            let mut whole = Session::new(cfg(), 0).unwrap();
+            let mut want = Vec::new();
+            collect(&mut whole, 0, &stream, &mut want);
+            let mut positions: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
+            positions.push(0);
+            positions.push(stream.len());
+            positions.sort_unstable();
+            let mut split = Session::new(cfg(), 0).unwrap();
+            let mut got = Vec::new();
+            for w in positions.windows(2) {
+                collect(&mut split, 0, &stream[w[0]..w[1]], &mut got);
+            }
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(split.pending_output(), whole.pending_output());
+        }
     }
 }

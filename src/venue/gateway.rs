@@ -158,3 +158,63 @@ impl Gateway {
         self.session.close(reason)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{ouch50, soupbintcp};
+    use crate::venue::responder::{AnswerMode, BadOrder, BadOrderPolicy};
+
+    fn feed(
+        g: &mut Gateway,
+        now: u64,
+        bytes: &[u8],
+        seen: &mut Vec<String>,
+    ) -> Option<CloseReason> {
+        let buf = g.receive_buffer();
+        buf[..bytes.len()].copy_from_slice(bytes);
+        g.received(now, bytes.len(), 77, |e| seen.push(format!("{e:?}")))
+    }
+
+    #[test]
+    fn orders_come_out_with_their_outcome_and_bad_ones_close_when_configured() {
+        let responder = ResponderConfig {
+            bad_order: BadOrderPolicy::CloseSession,
+            ..ResponderConfig::new(AnswerMode::Fill)
+        };
+        let mut g = Gateway::new(SessionConfig::new("U", "P"), responder, 0).unwrap();
+        let mut wire = vec![0u8; 256];
+        let n = soupbintcp::write_login_request(&mut wire, b"U", b"P", b"", 1).unwrap();
+        let mut seen = Vec::new();
+        assert_eq!(feed(&mut g, 1, &wire[..n], &mut seen), None);
+        let order = ouch50::EnterOrder::new(
+            3, b'B', 10, b"IBM", 1_000_000, b'3', b'Y', b'P', b'N', b'N', b"T1",
+        );
+        let mut msg = [0u8; 64];
+        let m = ouch50::write_enter_order(&mut msg, &order, &[]).unwrap();
+        let n = soupbintcp::write_unsequenced_data(&mut wire, &msg[..m]).unwrap();
+        seen.clear();
+        assert_eq!(feed(&mut g, 2, &wire[..n], &mut seen), None);
+        assert_eq!(seen.len(), 1);
+        assert!(
+            seen[0].ends_with(
+                "rx_ns: 2, outcome: Filled { accepted_sequence: 1, executed_sequence: 2, match_number: 1 } }"
+            ),
+            "{}",
+            seen[0]
+        );
+        // Login Accepted (33), Order Accepted (3 + 64), Order Executed (3 + 36).
+        assert_eq!(g.pending_output().len(), 33 + 67 + 39);
+        let n = soupbintcp::write_unsequenced_data(&mut wire, b"?").unwrap();
+        let closed = feed(&mut g, 3, &wire[..n], &mut seen);
+        assert_eq!(
+            closed,
+            Some(CloseReason::BadOrder(BadOrder::UnknownType {
+                protocol: "ouch50",
+                type_byte: b'?'
+            }))
+        );
+        assert_eq!(g.responder().stats().bad_orders, 1);
+        assert_eq!(g.session().stats().orders_received, 2);
+    }
+}

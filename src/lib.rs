@@ -24,7 +24,9 @@
 //!   instrument, trigger rules), tick-to-trade samples and the accounting of every
 //!   tick and order;
 //! - [`config`]: the run spec: TOML over an embedded default, `--set` overrides,
-//!   validation that names the file, the key and what is valid.
+//!   validation that names the file, the key and what is valid;
+//! - [`venue`]: the order gateway, a SoupBinTCP 3.00 server (sans-IO session, OUCH
+//!   responder, blocking TCP driver) that takes the DUT's orders and answers them.
 
 pub mod build_info;
 pub mod capture;
@@ -37,4 +39,5 @@ pub mod pace;
 pub mod proto;
 pub mod refcore;
 pub mod stats;
+pub mod venue;
 pub mod wire;

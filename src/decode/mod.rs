@@ -1006,4 +1006,52 @@ mod tests {
         assert_eq!(stats.itch_messages(), 3);
         assert_eq!((stats.moldudp64_gaps, stats.moldudp64_repeats), (0, 0));
     }
+
+    /// A 5.0 Order Executed with a 4-byte appendage is 40 bytes, the length of a 4.2
+    /// Executed: alone it is read as 4.2 (the exact fit); on a flow already shown to
+    /// carry 5.0 it is read as 5.0.
+    #[test]
+    fn ouch_version_is_decided_per_flow() {
+        use crate::proto::ouch50::{self, OrderAccepted, OrderExecuted};
+        let mut executed = [0u8; 64];
+        let n = ouch50::write(
+            &mut executed,
+            &OrderExecuted::new(34_200_000_000_000, 7, 40, 1_502_400, b'A', 9),
+            &[],
+        )
+        .unwrap();
+        // Appendage Length 4, then one element: length 3, tag 200, two value bytes.
+        executed[n - 2..n].copy_from_slice(&4u16.to_be_bytes());
+        executed[n..n + 4].copy_from_slice(&[3, 200, 0, 1]);
+        let executed = &executed[..n + 4];
+        assert_eq!(Some(executed.len()), ouch42::outbound_len(b'E'));
+        assert!(ouch50::parse_outbound(executed).is_ok());
+
+        let mut unknown_flow = None;
+        assert_eq!(
+            ouch_version_of(&mut unknown_flow, false, executed),
+            OuchVersion::V42
+        );
+        assert_eq!(unknown_flow, None, "an ambiguous message decides nothing");
+
+        let mut accepted = [0u8; 128];
+        let n = ouch50::write(
+            &mut accepted,
+            &OrderAccepted::new(
+                1, 7, b'B', 100, b"AAPL", 1_502_500, b'0', b'Y', 7, b'A', b'N', b'N', b'L', b"CL1",
+            ),
+            &[],
+        )
+        .unwrap();
+        let mut flow = None;
+        assert_eq!(
+            ouch_version_of(&mut flow, false, &accepted[..n]),
+            OuchVersion::V50
+        );
+        assert_eq!(flow, Some(OuchVersion::V50));
+        assert_eq!(
+            ouch_version_of(&mut flow, false, executed),
+            OuchVersion::V50
+        );
+    }
 }

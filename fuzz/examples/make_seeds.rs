@@ -821,6 +821,52 @@ fn frames(seeds: &mut Seeds, udp: &[(i64, Vec<u8>)], tcp: &[(bool, Vec<u8>)]) {
     seeds.add("frames", "raw-ipv4-udp", udp[1].1[14..].to_vec());
 }
 
+/// Feed frames with each vendor's timestamp trailer appended, with and without the
+/// frame's original FCS kept after it, and with Metamako extensions.
+fn trailers(seeds: &mut Seeds, udp: &[(i64, Vec<u8>)]) {
+    use ticklab::capture::trailer::{
+        metamako_extension_word, metamako_flags, ExablazeTrailer, MetamakoTrailer,
+    };
+    let frame = &udp[1].1;
+    let plain = MetamakoTrailer {
+        original_fcs: 0xdead_beef,
+        extensions: &[],
+        seconds: 1_767_623_400,
+        nanoseconds: 123_456_789,
+        flags: 0,
+        device_id: 0x0102,
+        port_id: 7,
+    };
+    let mut f = frame.clone();
+    plain.append_to(&mut f);
+    seeds.add("trailers", "metamako", f.clone());
+    f.extend_from_slice(&[0x11, 0x22, 0x33, 0x44]);
+    seeds.add("trailers", "metamako-with-fcs", f);
+    // A sequence number (tag 0), then the sub-nanosecond tag (1), the last one.
+    let mut ext = Vec::new();
+    ext.extend_from_slice(&metamako_extension_word(1, 0x80_0000, 0, true));
+    ext.extend_from_slice(&metamako_extension_word(0, 4217, 0, false));
+    let with_ext = MetamakoTrailer {
+        extensions: &ext,
+        flags: metamako_flags::HAS_EXTENSIONS,
+        ..plain
+    };
+    let mut f = frame.clone();
+    with_ext.append_to(&mut f);
+    seeds.add("trailers", "metamako-extensions", f);
+    let exablaze = ExablazeTrailer {
+        original_fcs: 0xcafe_f00d,
+        device_id: 3,
+        port_id: 9,
+        seconds: 1_767_623_400,
+        fraction: ExablazeTrailer::fraction_for_nanos(123_456_789),
+        reserved: 0,
+    };
+    let mut f = frame.clone();
+    f.extend_from_slice(&exablaze.to_bytes());
+    seeds.add("trailers", "exablaze", f);
+}
+
 fn pcap(seeds: &mut Seeds, udp: &[(i64, Vec<u8>)], tcp: &[(bool, Vec<u8>)]) {
     let mut w = PcapWriter::new(Vec::new(), LinkType::ETHERNET, 0).unwrap();
     for (ts, f) in udp {
@@ -942,6 +988,7 @@ fn make_all() -> Seeds {
 
     let udp = feed_frames(5, 40);
     frames(&mut seeds, &udp, &sessions);
+    trailers(&mut seeds, &udp);
     pcap(&mut seeds, &udp, &sessions);
     pcapng(&mut seeds, &udp, &sessions);
     seeds

@@ -37,6 +37,11 @@ pub use timestamp::{ClockDomain, KernelTimestamp};
 
 /// The per-queue hot handle. Implementors are owned by one thread and are not
 /// `Sync`; every buffer is the caller's or was allocated before the run.
+///
+/// Packets come as borrowed slices, like smoltcp's devices lend buffers, but a burst
+/// at a time: the backend copies them into memory it prepared (pre-faulted socket
+/// slots, DPDK mbufs, an AF_PACKET ring) before the call returns, so the caller may
+/// reuse its buffers at once and nothing is allocated per packet.
 pub trait Port {
     /// Queues `packets` for transmission, in order, and returns how many were taken
     /// (a prefix of `packets`; fewer when the queue is full: offer the rest again

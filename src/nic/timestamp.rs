@@ -27,6 +27,11 @@ pub use super::sys::Received;
 
 /// Turns timestamping on for `socket` with `flags` ([`SOFTWARE_FLAGS`] or
 /// [`HARDWARE_FLAGS`]). Unprivileged for software stamps.
+///
+/// The kernel switches receive stamping on for the whole stack lazily: when no
+/// socket had asked before, `net_enable_timestamp` defers it to a work item, so
+/// datagrams that arrive in the moments after this call may come without an RX
+/// stamp. Open timestamped sockets before a run starts, not during it.
 pub fn enable(socket: &impl std::os::fd::AsFd, flags: u32) -> std::io::Result<()> {
     super::sys::set_timestamping(socket, flags)
 }

@@ -132,6 +132,59 @@ impl PortControl for UdpPortControl {
 /// Timestamps the kernel keys by `OPT_ID` are remembered for this many sends.
 const KEY_WINDOW: usize = 1 << 14;
 
+/// The kernel's `OPT_ID` keys and the datagram ids they stand for. The kernel gives
+/// key `n` to the `n`-th send that succeeded; a send that failed takes none, so the
+/// two numberings drift apart by the failures.
+#[derive(Debug)]
+struct KeyMap {
+    /// The key the next successful send gets.
+    next_key: u32,
+    /// Keys handed out and still remembered, at most `id_by_key.len()`.
+    known: usize,
+    /// The id of the datagram with key `k`, at `k % len`.
+    id_by_key: Box<[u32]>,
+}
+
+/// What a key is to us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyLookup {
+    Known(u32),
+    /// One of the `in_flight` sends not reaped yet: ask again after reaping.
+    InFlight,
+    /// Too old to remember, or no datagram of ours.
+    Unknown,
+}
+
+impl KeyMap {
+    fn new(window: usize) -> Self {
+        KeyMap {
+            next_key: 0,
+            known: 0,
+            id_by_key: vec![0; window].into_boxed_slice(),
+        }
+    }
+
+    /// The datagram `id` was sent: it took the next key.
+    fn sent(&mut self, id: u32) {
+        let window = self.id_by_key.len();
+        self.id_by_key[self.next_key as usize % window] = id;
+        self.next_key = self.next_key.wrapping_add(1);
+        self.known = (self.known + 1).min(window);
+    }
+
+    fn lookup(&self, key: u32, in_flight: usize) -> KeyLookup {
+        let behind = self.next_key.wrapping_sub(key) as usize;
+        if (1..=self.known).contains(&behind) {
+            return KeyLookup::Known(self.id_by_key[key as usize % self.id_by_key.len()]);
+        }
+        if (key.wrapping_sub(self.next_key) as usize) < in_flight {
+            KeyLookup::InFlight
+        } else {
+            KeyLookup::Unknown
+        }
+    }
+}
+
 /// The hot handle: one UDP socket, one ring, owned by one thread.
 pub struct UdpPort {
     ring: IoUring,
@@ -149,12 +202,7 @@ pub struct UdpPort {
     burst_len: usize,
     burst_first_id: u32,
     next_id: u32,
-    /// The `OPT_ID` the kernel gives the next successful send.
-    next_key: u32,
-    /// Sends that completed, i.e. keys handed out, capped at `KEY_WINDOW`.
-    keys_known: usize,
-    /// Our id of the datagram with key `k` at `k % KEY_WINDOW`.
-    id_by_key: Box<[u32]>,
+    keys: KeyMap,
     /// TX timestamps that arrived before their burst's completions were reaped.
     early: Box<[(u32, u64)]>,
     early_len: usize,
@@ -256,9 +304,7 @@ impl UdpPort {
             burst_len: 0,
             burst_first_id: 0,
             next_id: 0,
-            next_key: 0,
-            keys_known: 0,
-            id_by_key: vec![0; KEY_WINDOW].into_boxed_slice(),
+            keys: KeyMap::new(KEY_WINDOW),
             early: vec![(0, 0); slots].into_boxed_slice(),
             early_len: 0,
             errqueue_control: [0; CONTROL_BUFFER_LEN],
@@ -287,7 +333,7 @@ impl UdpPort {
         for cqe in self.ring.completion() {
             if let Some(result) = self.results.get_mut(cqe.user_data() as usize) {
                 *result = cqe.result();
-                self.in_flight -= 1;
+                self.in_flight = self.in_flight.saturating_sub(1);
             }
         }
         if self.in_flight > 0 || self.burst_len == 0 {
@@ -297,10 +343,8 @@ impl UdpPort {
         for slot in 0..self.burst_len {
             let result = self.results[slot];
             if result >= 0 {
-                self.id_by_key[self.next_key as usize % KEY_WINDOW] =
-                    self.burst_first_id.wrapping_add(slot as u32);
-                self.next_key = self.next_key.wrapping_add(1);
-                self.keys_known = (self.keys_known + 1).min(KEY_WINDOW);
+                self.keys
+                    .sent(self.burst_first_id.wrapping_add(slot as u32));
                 packets += 1;
                 bytes += result as u64;
             } else {
@@ -313,24 +357,19 @@ impl UdpPort {
         bump(&self.counters.tx_failed, failed);
     }
 
-    /// Our id for the kernel's `key`: `Ok(Some)` known, `Ok(None)` the send is still
-    /// in flight, `Err(())` no datagram of ours.
-    fn id_for_key(&self, key: u32) -> Result<Option<u32>, ()> {
-        let behind = self.next_key.wrapping_sub(key) as usize;
-        if (1..=self.keys_known).contains(&behind) {
-            return Ok(Some(self.id_by_key[key as usize % KEY_WINDOW]));
-        }
-        let ahead = key.wrapping_sub(self.next_key) as usize;
-        if ahead < self.burst_len {
-            Ok(None)
-        } else {
-            Err(())
-        }
-    }
-
-    fn emit(&mut self, key: u32, ns: u64, out: &mut [TxTimestamp], written: &mut usize) {
-        match self.id_for_key(key) {
-            Ok(Some(id)) => {
+    /// Writes the timestamp of `key` to `out[*written]` if its datagram is known,
+    /// keeps it for later if its send is still in flight, counts it as unmatched
+    /// otherwise.
+    fn emit(
+        &mut self,
+        key: u32,
+        ns: u64,
+        out: &mut [TxTimestamp],
+        written: &mut usize,
+        unmatched: &mut u64,
+    ) {
+        match self.keys.lookup(key, self.burst_len) {
+            KeyLookup::Known(id) => {
                 out[*written] = TxTimestamp {
                     id,
                     stamp: KernelTimestamp {
@@ -340,13 +379,12 @@ impl UdpPort {
                     },
                 };
                 *written += 1;
-                bump(&self.counters.tx_timestamps, 1);
             }
-            Ok(None) if self.early_len < self.early.len() => {
+            KeyLookup::InFlight if self.early_len < self.early.len() => {
                 self.early[self.early_len] = (key, ns);
                 self.early_len += 1;
             }
-            _ => bump(&self.counters.tx_timestamps_unmatched, 1),
+            _ => *unmatched += 1,
         }
     }
 }
@@ -415,17 +453,16 @@ impl Port for UdpPort {
 
     fn poll_tx_timestamps(&mut self, out: &mut [TxTimestamp]) -> Result<usize, Error> {
         self.reap_completions();
-        let mut written = 0;
+        let (mut written, mut unmatched) = (0, 0);
         let mut index = 0;
         while index < self.early_len && written < out.len() {
             let (key, ns) = self.early[index];
-            match self.id_for_key(key) {
-                Ok(None) => index += 1,
-                _ => {
-                    self.early_len -= 1;
-                    self.early[index] = self.early[self.early_len];
-                    self.emit(key, ns, out, &mut written);
-                }
+            if self.keys.lookup(key, self.burst_len) == KeyLookup::InFlight {
+                index += 1;
+            } else {
+                self.early_len -= 1;
+                self.early[index] = self.early[self.early_len];
+                self.emit(key, ns, out, &mut written, &mut unmatched);
             }
         }
         let mut data = [0u8; 64];
@@ -449,11 +486,13 @@ impl Port for UdpPort {
             let parsed = timestamp::parse_control(&self.errqueue_control[..received.control_len])?;
             match (parsed.tx, parsed.software_ns) {
                 (Some(report), Some(ns)) if report.tstamp_type == SCM_TSTAMP_SND => {
-                    self.emit(report.id, ns, out, &mut written)
+                    self.emit(report.id, ns, out, &mut written, &mut unmatched)
                 }
-                _ => bump(&self.counters.tx_timestamps_unmatched, 1),
+                _ => unmatched += 1,
             }
         }
+        bump(&self.counters.tx_timestamps, written as u64);
+        bump(&self.counters.tx_timestamps_unmatched, unmatched);
         Ok(written)
     }
 
@@ -532,6 +571,37 @@ mod tests {
         assert_eq!(raw.sin_family, libc::AF_INET as libc::sa_family_t);
         assert_eq!(raw.sin_port.to_ne_bytes(), 26400u16.to_be_bytes());
         assert_eq!(raw.sin_addr.s_addr.to_ne_bytes(), [239, 198, 0, 1]);
+    }
+
+    #[test]
+    fn keys_skip_failed_sends() {
+        let mut keys = KeyMap::new(4);
+        // Ids 0, 1 and 3 were sent; 2 failed and took no key.
+        for id in [0, 1, 3] {
+            keys.sent(id);
+        }
+        assert_eq!(keys.lookup(0, 0), KeyLookup::Known(0));
+        assert_eq!(keys.lookup(1, 0), KeyLookup::Known(1));
+        assert_eq!(keys.lookup(2, 0), KeyLookup::Known(3));
+        // Key 3 belongs to the next send, which is still in flight.
+        assert_eq!(keys.lookup(3, 1), KeyLookup::InFlight);
+        assert_eq!(keys.lookup(3, 0), KeyLookup::Unknown);
+        assert_eq!(keys.lookup(4, 1), KeyLookup::Unknown);
+    }
+
+    #[test]
+    fn keys_older_than_the_window_are_forgotten_and_keys_wrap() {
+        let mut keys = KeyMap::new(4);
+        keys.next_key = u32::MAX - 1;
+        for id in 10..16 {
+            keys.sent(id);
+        }
+        // Keys MAX-1, MAX, 0, 1, 2, 3 went to ids 10..16; the window holds the last 4.
+        assert_eq!(keys.lookup(u32::MAX - 1, 0), KeyLookup::Unknown);
+        assert_eq!(keys.lookup(u32::MAX, 0), KeyLookup::Unknown);
+        assert_eq!(keys.lookup(0, 0), KeyLookup::Known(12));
+        assert_eq!(keys.lookup(3, 0), KeyLookup::Known(15));
+        assert_eq!(keys.lookup(4, 2), KeyLookup::InFlight);
     }
 
     #[test]

@@ -26,7 +26,9 @@
 //! - [`config`]: the run spec: TOML over an embedded default, `--set` overrides,
 //!   validation that names the file, the key and what is valid;
 //! - [`venue`]: the order gateway, a SoupBinTCP 3.00 server (sans-IO session, OUCH
-//!   responder, blocking TCP driver) that takes the DUT's orders and answers them.
+//!   responder, blocking TCP driver) that takes the DUT's orders and answers them;
+//! - [`nic`]: packet I/O behind the `Port` trait, `SO_TIMESTAMPING` glue, and the
+//!   unprivileged io_uring UDP backend with kernel TX/RX timestamps.
 
 pub mod build_info;
 pub mod capture;
@@ -35,6 +37,7 @@ pub mod config;
 pub mod correlate;
 pub mod decode;
 pub mod feed;
+pub mod nic;
 pub mod pace;
 pub mod proto;
 pub mod refcore;

@@ -1,0 +1,150 @@
+//! Packet I/O behind one trait, and the kernel timestamping every backend shares.
+//!
+//! [`Port`] is what the DPDK, AF_PACKET and io_uring backends implement: a per-queue
+//! hot handle, owned by one thread, that sends bursts of pre-built datagrams (or
+//! frames) from buffers the caller owns, reports each one's TX timestamp when it
+//! completes, and receives into buffers the caller owns with RX timestamps.
+//! Statistics and configuration go through a separate [`PortControl`], which other
+//! threads may read. A `Port` must never allocate, lock or log per packet; it makes no
+//! syscall beyond the I/O itself.
+//!
+//! - [`timestamp`]: `SO_TIMESTAMPING` flags and pure parsing of the kernel's control
+//!   messages into [`timestamp::KernelTimestamp`]s that know their clock domain;
+//! - [`uring`]: UDP (unicast or multicast) over io_uring, kernel software timestamps,
+//!   no privileges.
+//!
+//! Linux on 64-bit targets only: the control-message layouts are those.
+//!
+//! ```no_run
+//! use ticklab::nic::{Port, TxTimestamp};
+//! use ticklab::nic::uring::{UdpPort, UdpPortConfig};
+//! let (mut port, _control) = UdpPort::open(UdpPortConfig::unicast("127.0.0.1:26400".parse()?))?;
+//! let sent = port.send_burst(&[b"tick 1".as_slice(), b"tick 2".as_slice()])?;
+//! let mut stamps = [TxTimestamp::EMPTY; 64];
+//! let n = port.poll_tx_timestamps(&mut stamps)?;
+//! # let _ = (sent, n);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![cfg(all(target_os = "linux", target_pointer_width = "64"))]
+
+mod sys;
+pub mod timestamp;
+pub mod uring;
+
+use std::io;
+
+pub use timestamp::{ClockDomain, KernelTimestamp};
+
+/// The per-queue hot handle. Implementors are owned by one thread and are not
+/// `Sync`; every buffer is the caller's or was allocated before the run.
+///
+/// Packets come as borrowed slices, like smoltcp's devices lend buffers, but a burst
+/// at a time: the backend copies them into memory it prepared (pre-faulted socket
+/// slots, DPDK mbufs, an AF_PACKET ring) before the call returns, so the caller may
+/// reuse its buffers at once and nothing is allocated per packet.
+pub trait Port {
+    /// Queues `packets` for transmission, in order, and returns how many were taken
+    /// (a prefix of `packets`; fewer when the queue is full: offer the rest again
+    /// later). The `i`-th packet taken gets the id `first_id + i` (wrapping), which
+    /// its [`TxTimestamp`] carries.
+    fn send_burst(&mut self, packets: &[&[u8]]) -> Result<SentBurst, Error>;
+
+    /// Writes the TX timestamps that have completed since the last call into `out`
+    /// and returns how many; never blocks. A packet whose send failed gets none (see
+    /// [`PortStats::tx_failed`]).
+    fn poll_tx_timestamps(&mut self, out: &mut [TxTimestamp]) -> Result<usize, Error>;
+
+    /// Receives up to `min(buffers.len(), meta.len())` packets, the `i`-th into
+    /// `buffers[i]` described by `meta[i]`, and returns how many; never blocks.
+    fn recv_burst(
+        &mut self,
+        buffers: &mut [&mut [u8]],
+        meta: &mut [RxMeta],
+    ) -> Result<usize, Error>;
+}
+
+/// The control handle: statistics and configuration, readable from any thread.
+pub trait PortControl: Send + Sync {
+    fn stats(&self) -> PortStats;
+    /// The clock domain of every timestamp the port reports.
+    fn clock_domain(&self) -> ClockDomain;
+}
+
+/// What [`Port::send_burst`] took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentBurst {
+    pub first_id: u32,
+    pub count: usize,
+}
+
+/// When the packet with `id` left, in the port's clock domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxTimestamp {
+    pub id: u32,
+    pub stamp: KernelTimestamp,
+}
+
+impl TxTimestamp {
+    /// A placeholder to initialise output arrays with.
+    pub const EMPTY: TxTimestamp = TxTimestamp {
+        id: 0,
+        stamp: KernelTimestamp {
+            clock: ClockDomain::KernelSoftware,
+            ns: 0,
+            tx_id: None,
+        },
+    };
+}
+
+/// One received packet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RxMeta {
+    /// Bytes written into the buffer.
+    pub len: usize,
+    /// The packet was longer than the buffer; the rest was dropped.
+    pub truncated: bool,
+    /// When it arrived, if the port stamps receives.
+    pub stamp: Option<KernelTimestamp>,
+}
+
+/// Counters since the port opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortStats {
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Sends the kernel or device refused.
+    pub tx_failed: u64,
+    pub tx_timestamps: u64,
+    /// Timestamp reports that matched no packet in flight.
+    pub tx_timestamps_unmatched: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+}
+
+/// Why a port could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("io_uring is unavailable: io_uring_setup failed ({source}); check the kernel.io_uring_disabled sysctl (must be 0, or 1 with this user in kernel.io_uring_group) and any seccomp filter of the container")]
+    UringUnavailable {
+        #[source]
+        source: io::Error,
+    },
+    #[error("{op} failed: {source}")]
+    Io {
+        op: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("a packet of {len} bytes does not fit the port's {max}-byte buffers")]
+    PacketTooLarge { len: usize, max: usize },
+    #[error("invalid port configuration: {0}")]
+    Config(&'static str),
+    #[error(transparent)]
+    Control(#[from] timestamp::ControlError),
+}
+
+impl Error {
+    fn io(op: &'static str) -> impl FnOnce(io::Error) -> Error {
+        move |source| Error::Io { op, source }
+    }
+}

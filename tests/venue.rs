@@ -23,8 +23,10 @@ use ticklab::refcore::session::{SessionConfig as ClientConfig, SessionEvent, Sou
 use ticklab::refcore::trigger::Trigger;
 use ticklab::venue::gateway::GatewayEvent;
 use ticklab::venue::responder::{AnswerMode, Outcome, ResponderConfig, REJECT_OTHER_42};
+use ticklab::venue::rx_clock::{realtime_ns, KernelRxClock};
 use ticklab::venue::server::{
-    RunReport, ServerConfig, ServerError, ServerEvent, StopHandle, VenueServer,
+    ClockDomain, MonotonicClock, RunReport, RxClock, ServerConfig, ServerError, ServerEvent,
+    StopHandle, VenueServer,
 };
 use ticklab::venue::session::{CloseReason, SessionConfig};
 
@@ -41,6 +43,8 @@ enum Seen {
         payload: Vec<u8>,
         rx_ns: u64,
         outcome: Outcome,
+        /// `CLOCK_REALTIME` when the server reported the order.
+        reported_realtime_ns: u64,
     },
     ClientHeartbeat,
     Debug,
@@ -56,6 +60,10 @@ struct Venue {
 
 impl Venue {
     fn start(cfg: ServerConfig) -> Venue {
+        Venue::start_with_clock(cfg, MonotonicClock::new())
+    }
+
+    fn start_with_clock(cfg: ServerConfig, mut clock: impl RxClock + Send + 'static) -> Venue {
         let server = VenueServer::bind(cfg).expect("bind the gateway");
         let addr = server.local_addr();
         let stop = server.stop_handle();
@@ -63,7 +71,7 @@ impl Venue {
         let log = Arc::clone(&seen);
         let (tx, done) = mpsc::channel();
         thread::spawn(move || {
-            let result = server.run(|event| {
+            let result = server.run_with_clock(&mut clock, |event| {
                 let owned = match event {
                     ServerEvent::Connected { .. } => Seen::Connected,
                     ServerEvent::Closed { reason, .. } => Seen::Closed(reason),
@@ -81,6 +89,7 @@ impl Venue {
                         payload: payload.to_vec(),
                         rx_ns,
                         outcome,
+                        reported_realtime_ns: realtime_ns(),
                     },
                     ServerEvent::Gateway(GatewayEvent::ClientHeartbeat { .. }) => {
                         Seen::ClientHeartbeat
@@ -382,7 +391,8 @@ fn orders_are_answered_per_mode_and_decoded_by_the_client() {
         assert_eq!(report.session.orders_received, 3);
         assert_eq!(report.session.sequenced_sent, 3 * per_order as u64);
         assert_eq!(report.unsent_bytes, 0);
-        assert_eq!(report.clock.clock, "CLOCK_MONOTONIC");
+        assert_eq!(report.clock, ClockDomain::UserMonotonic);
+        assert_eq!(report.unstamped_reads, 0);
         let orders: Vec<&Seen> = seen
             .iter()
             .filter(|s| matches!(s, Seen::Order { .. }))
@@ -400,6 +410,83 @@ fn orders_are_answered_per_mode_and_decoded_by_the_client() {
         assert_eq!(seen.first(), Some(&Seen::Connected));
         assert_eq!(seen.get(1), Some(&Seen::LoggedIn(b"TKLB".to_vec())));
         assert_eq!(seen.last(), Some(&Seen::Closed(CloseReason::ClientLogout)));
+    }
+}
+
+/// Kernel software RX stamps on the order session: each order's `rx_ns` is a
+/// `CLOCK_REALTIME` instant between the client's write and the server's report of
+/// it, and once a warm-up order has been through, every read is kernel-stamped.
+#[test]
+fn kernel_rx_stamps_lie_between_the_write_and_the_report() {
+    let clock = KernelRxClock::new();
+    let unstamped = clock.unstamped_counter();
+    let venue = Venue::start_with_clock(server_config(AnswerMode::Accept, OuchVersion::V50), clock);
+    let mut dut = Dut::connect(venue.addr, client_config("SECRET"));
+    dut.pump_until("login", |d| !d.heard.is_empty());
+    assert_eq!(dut.heard, vec![Heard::LoginAccepted(1)]);
+
+    let mut encoder = OrderEncoder::new(OrderConfig::default());
+    let ticks = [9000u64, 9001, 9002, 9003, 9004];
+    let mut before_write_ns = Vec::new();
+    let mut unstamped_after_warm_up = 0;
+    let mut sent = Vec::new();
+    for (i, &tick) in ticks.iter().enumerate() {
+        sent.push(dut.send_order(&mut encoder, tick));
+        let before_write = realtime_ns();
+        let out = dut.client.pending_output();
+        let n = out.len();
+        dut.stream.write_all(out).unwrap();
+        dut.client.output_written(n);
+        before_write_ns.push(before_write);
+        dut.pump_until("the answer", |d| d.sequenced().len() == i + 1);
+        if i == 0 {
+            // The server read the warm-up order before it answered it; every read
+            // from here on must carry a kernel stamp.
+            unstamped_after_warm_up = unstamped.get();
+        }
+    }
+
+    let now = dut.now();
+    dut.client.logout(now).unwrap();
+    dut.pump_until("the logout to go out", |d| {
+        d.client.pending_output().is_empty()
+    });
+    dut.wait_eof();
+    drop(dut);
+    let (report, seen) = venue.finish();
+    assert_eq!(report.close_reason, CloseReason::ClientLogout);
+    assert_eq!(report.clock, ClockDomain::KernelSoftware);
+    assert_eq!(report.session.orders_received, ticks.len() as u64);
+    assert_eq!(
+        report.unstamped_reads - unstamped_after_warm_up,
+        0,
+        "reads without a kernel stamp after the warm-up order"
+    );
+
+    let orders: Vec<(&Vec<u8>, u64, u64)> = seen
+        .iter()
+        .filter_map(|s| match s {
+            Seen::Order {
+                payload,
+                rx_ns,
+                reported_realtime_ns,
+                ..
+            } => Some((payload, *rx_ns, *reported_realtime_ns)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(orders.len(), ticks.len());
+    for (i, ((payload, rx_ns, reported), (bytes, before_write))) in orders
+        .iter()
+        .zip(sent.iter().zip(&before_write_ns))
+        .enumerate()
+        .skip(1)
+    {
+        assert_eq!(*payload, bytes, "order {i}");
+        assert!(
+            *before_write <= *rx_ns && *rx_ns <= *reported,
+            "order {i}: written at {before_write}, stamped {rx_ns}, reported at {reported}"
+        );
     }
 }
 

@@ -112,6 +112,9 @@ pub enum ClockDomain {
     KernelSoftware,
     /// The NIC's PTP hardware clock, raw (not converted to system time).
     NicHardware,
+    /// `CLOCK_MONOTONIC` read in user space when a call returned, from an origin the
+    /// run chose. The kernel never reports it in a control message.
+    UserMonotonic,
 }
 
 impl ClockDomain {
@@ -119,6 +122,7 @@ impl ClockDomain {
         match self {
             ClockDomain::KernelSoftware => "kernel_software",
             ClockDomain::NicHardware => "nic_hardware",
+            ClockDomain::UserMonotonic => "user_monotonic",
         }
     }
 }
@@ -180,6 +184,7 @@ impl ParsedControl {
         let ns = match clock {
             ClockDomain::KernelSoftware => self.software_ns,
             ClockDomain::NicHardware => self.hardware_ns,
+            ClockDomain::UserMonotonic => None,
         }?;
         Some(KernelTimestamp {
             clock,
@@ -391,6 +396,7 @@ mod tests {
             })
         );
         assert_eq!(parsed.stamp(ClockDomain::NicHardware), None);
+        assert_eq!(parsed.stamp(ClockDomain::UserMonotonic), None);
     }
 
     #[test]

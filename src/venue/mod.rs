@@ -7,12 +7,13 @@
 //! - [`responder`]: OUCH 5.0/4.2 answers: accept, reject, or fill;
 //! - [`gateway`]: the two together, still without sockets, for every driver;
 //! - [`server`]: a blocking std TCP driver that accepts ONE DUT connection, with a
-//!   pluggable receive-timestamp source ([`server::RxClock`]).
+//!   pluggable receive-timestamp source ([`server::RxClock`]);
+//! - [`rx_clock`]: kernel software RX timestamps for it, in the feed's TX domain.
 //!
 //! The sans-IO parts never read a clock, never touch a socket, never allocate after
 //! construction and never panic on what the client sends: every receive, answer
 //! and timer decision is a function of bytes in and `now_ns`, which is what the
-//! unit tests drive with a fake clock. Only `server` does I/O.
+//! unit tests drive with a fake clock. Only `server` and `rx_clock` do I/O.
 //!
 //! ```
 //! use ticklab::venue::responder::{AnswerMode, ResponderConfig};
@@ -29,6 +30,7 @@
 
 pub mod gateway;
 pub mod responder;
+pub mod rx_clock;
 pub mod server;
 pub mod session;
 

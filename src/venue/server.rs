@@ -18,12 +18,15 @@
 //! [`ServerConfig::close_linger`], for the client to close, so the last packets are
 //! not lost to a reset; then it returns a [`RunReport`].
 //!
-//! Receive timestamps come from an [`RxClock`], the hook for kernel timestamps: the
+//! Receive timestamps come from an [`RxClock`], which names its
+//! [`ClockDomain`] (the crate's one clock-domain type, from `nic::timestamp`): the
 //! default [`MonotonicClock`] reads `CLOCK_MONOTONIC` (std's `Instant` on Linux)
-//! when `read(2)` returns, in nanoseconds since an origin the lab chooses. A
-//! `SO_TIMESTAMPING` source will implement [`RxClock::read_stamped`] with `recvmsg`
-//! and name its own [`ClockDomain`]. The session's timers run on the same clock.
-//! OUCH timestamps in the answers are wall-clock nanoseconds since midnight UTC.
+//! when `read(2)` returns, in nanoseconds since an origin the lab chooses
+//! ([`ClockDomain::UserMonotonic`]); [`KernelRxClock`](super::rx_clock::KernelRxClock)
+//! takes the kernel's software RX stamps ([`ClockDomain::KernelSoftware`], the
+//! domain of the feed's TX stamps, so tick-to-trade is one subtraction). The
+//! session's timers run on the same clock. OUCH timestamps in the answers are
+//! wall-clock nanoseconds since midnight UTC.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -47,6 +50,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use crate::nic::timestamp::ClockDomain;
 
 use super::gateway::{Gateway, GatewayEvent};
 use super::responder::{ResponderConfig, ResponderStats};
@@ -92,29 +97,29 @@ impl ServerConfig {
     }
 }
 
-/// Which clock a timestamp was read from and where, for reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClockDomain {
-    /// The kernel clock, e.g. `"CLOCK_MONOTONIC"`.
-    pub clock: &'static str,
-    /// Where on the receive path the stamp is taken.
-    pub stamped_at: &'static str,
-    /// What zero means.
-    pub origin: &'static str,
-}
-
 /// Source of the session's time and of receive timestamps: the pluggable hook
-/// for kernel RX timestamps.
+/// for kernel RX timestamps. Every number it returns, stamps and `now_ns` alike,
+/// is in [`RxClock::domain`].
 pub trait RxClock {
     /// The domain of [`RxClock::now_ns`] and of the stamps.
     fn domain(&self) -> ClockDomain;
     /// Nanoseconds now, in the clock's domain.
     fn now_ns(&self) -> u64;
+    /// Prepares the accepted connection (e.g. turns on kernel stamping) before its
+    /// first read. The default needs nothing.
+    fn attach(&mut self, _stream: &TcpStream) -> io::Result<()> {
+        Ok(())
+    }
     /// Reads from `stream` into `buf`; returns the byte count and when the bytes
     /// arrived. The default stamps in user space once `read` returns.
     fn read_stamped(&mut self, stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<(usize, u64)> {
         let n = stream.read(buf)?;
         Ok((n, self.now_ns()))
+    }
+    /// Reads whose stamp is [`RxClock::now_ns`] at read time because the source
+    /// it stands for gave none. Always 0 for a clock that stamps in user space.
+    fn unstamped_reads(&self) -> u64 {
+        0
     }
 }
 
@@ -149,11 +154,7 @@ impl Default for MonotonicClock {
 
 impl RxClock for MonotonicClock {
     fn domain(&self) -> ClockDomain {
-        ClockDomain {
-            clock: "CLOCK_MONOTONIC",
-            stamped_at: "user space, when read(2) returned",
-            origin: "the run's origin Instant",
-        }
+        ClockDomain::UserMonotonic
     }
 
     fn now_ns(&self) -> u64 {
@@ -193,6 +194,10 @@ pub struct RunReport {
     pub session: SessionStats,
     pub responder: ResponderStats,
     pub clock: ClockDomain,
+    /// Reads stamped at read time because the clock's source gave no stamp
+    /// ([`RxClock::unstamped_reads`]); their `rx_ns` is a later instant than the
+    /// others' (still in `clock`).
+    pub unstamped_reads: u64,
     /// Output the client never took (0 unless it stopped reading or vanished).
     pub unsent_bytes: usize,
 }
@@ -310,6 +315,9 @@ impl VenueServer {
         stream
             .set_write_timeout(Some(WRITE_SLICE))
             .map_err(socket_error("write timeout"))?;
+        clock
+            .attach(&stream)
+            .map_err(socket_error("receive timestamping"))?;
         let connected_ns = clock.now_ns();
         let mut gateway = Gateway::new(self.cfg.session.clone(), self.cfg.responder, connected_ns)?;
         on_event(ServerEvent::Connected {
@@ -368,6 +376,7 @@ impl VenueServer {
             session: gateway.session().stats(),
             responder: gateway.responder().stats(),
             clock: clock.domain(),
+            unstamped_reads: clock.unstamped_reads(),
             unsent_bytes,
         })
     }

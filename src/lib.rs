@@ -28,7 +28,9 @@
 //! - [`venue`]: the order gateway, a SoupBinTCP 3.00 server (sans-IO session, OUCH
 //!   responder, blocking TCP driver) that takes the DUT's orders and answers them;
 //! - [`nic`]: packet I/O behind the `Port` trait, `SO_TIMESTAMPING` glue, and the
-//!   unprivileged io_uring UDP backend with kernel TX/RX timestamps.
+//!   unprivileged io_uring UDP backend with kernel TX/RX timestamps;
+//! - [`time`]: timestamps that carry their clock domain as a type, TSC detection and
+//!   least-squares TSC calibration against the kernel clocks.
 
 pub mod build_info;
 pub mod capture;
@@ -42,5 +44,6 @@ pub mod pace;
 pub mod proto;
 pub mod refcore;
 pub mod stats;
+pub mod time;
 pub mod venue;
 pub mod wire;

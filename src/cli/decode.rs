@@ -6,7 +6,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use ticklab::decode::{decode_file, Mode, Options, OuchVersion};
+use ticklab::decode::{decode_file, Mode, Options};
+use ticklab::proto::OuchVersion;
 
 /// Print every exchange message in a pcap/pcapng capture (ITCH/MoldUDP64,
 /// SoupBinTCP/OUCH, FIX), one line each, as JSON, or as counts.
@@ -43,9 +44,9 @@ pub enum OuchArg {
 pub fn run(args: DecodeArgs) -> anyhow::Result<ExitCode> {
     let opts = Options {
         ouch: match args.ouch {
-            OuchArg::Auto => OuchVersion::Auto,
-            OuchArg::V42 => OuchVersion::V42,
-            OuchArg::V50 => OuchVersion::V50,
+            OuchArg::Auto => None,
+            OuchArg::V42 => Some(OuchVersion::V42),
+            OuchArg::V50 => Some(OuchVersion::V50),
         },
         moldudp64_ports: args.mold_ports,
     };

@@ -22,7 +22,7 @@ pub mod tcp;
 
 use crate::capture::{CaptureError, CaptureReader, LinkType, Packet};
 use crate::codec::{self, Describe};
-use crate::proto::{fix, itch50, moldudp64, ouch42, ouch50, soupbintcp};
+use crate::proto::{fix, itch50, moldudp64, ouch42, ouch50, soupbintcp, OuchVersion};
 use crate::wire::{self, TcpFlags, Transport};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -40,21 +40,12 @@ pub enum Mode {
     Stats,
 }
 
-/// Which OUCH version SoupBinTCP data packets carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OuchVersion {
-    /// Decide per message by its length (OUCH 4.2 and 5.0 messages of one type differ
-    /// in length).
-    #[default]
-    Auto,
-    V42,
-    V50,
-}
-
 /// Dissector options.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    pub ouch: OuchVersion,
+    /// The OUCH version SoupBinTCP data packets carry; `None` tells 4.2 from 5.0
+    /// per flow by message length (see `ouch_version_of`).
+    pub ouch: Option<OuchVersion>,
     /// When set, only UDP datagrams to these destination ports are decoded as
     /// MoldUDP64 (others are counted as other UDP). When empty, any UDP datagram whose
     /// header looks like MoldUDP64 (a printable session name) is decoded as one.
@@ -768,9 +759,8 @@ impl Dissector {
             ..here
         };
         let version = match self.opts.ouch {
-            OuchVersion::V42 => OuchVersion::V42,
-            OuchVersion::V50 => OuchVersion::V50,
-            OuchVersion::Auto => ouch_version_of(flow_ouch, inbound, msg),
+            Some(v) => v,
+            None => ouch_version_of(flow_ouch, inbound, msg),
         };
         macro_rules! one {
             ($parsed:expr) => {{

@@ -29,3 +29,41 @@ mod ouch_common;
 pub mod soupbintcp;
 
 pub use crate::codec::{pad_alpha, trim_alpha, Describe, Error, FieldSink};
+
+/// Which OUCH an order session speaks: the one version type of the crate (the
+/// gateway, refcore, correlation and the dissector all use it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OuchVersion {
+    #[default]
+    V50,
+    V42,
+}
+
+impl OuchVersion {
+    /// `"5.0"` or `"4.2"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OuchVersion::V50 => "5.0",
+            OuchVersion::V42 => "4.2",
+        }
+    }
+}
+
+impl core::fmt::Display for OuchVersion {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl core::str::FromStr for OuchVersion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "5.0" | "5" | "50" => Ok(OuchVersion::V50),
+            "4.2" | "42" => Ok(OuchVersion::V42),
+            other => Err(format!(
+                "unknown OUCH version {other:?}: expected 5.0 or 4.2"
+            )),
+        }
+    }
+}

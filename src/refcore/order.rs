@@ -25,9 +25,6 @@
 //! assert_eq!(sequence_from_token(&token), Some(4217));
 //! ```
 
-use core::fmt;
-use core::str::FromStr;
-
 use super::trigger::Trigger;
 use crate::proto::{ouch42, ouch50, Error};
 
@@ -59,42 +56,8 @@ pub fn sequence_from_token(token: &[u8; TOKEN_LEN]) -> Option<u64> {
     })
 }
 
-/// Which OUCH the order session speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OuchVersion {
-    #[default]
-    V50,
-    V42,
-}
-
-impl OuchVersion {
-    /// `"5.0"` or `"4.2"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            OuchVersion::V50 => "5.0",
-            OuchVersion::V42 => "4.2",
-        }
-    }
-}
-
-impl fmt::Display for OuchVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for OuchVersion {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "5.0" | "5" | "50" => Ok(OuchVersion::V50),
-            "4.2" | "42" => Ok(OuchVersion::V42),
-            other => Err(format!(
-                "unknown OUCH version {other:?}: expected 5.0 or 4.2"
-            )),
-        }
-    }
-}
+/// Which OUCH the order session speaks (one type for the whole crate).
+pub use crate::proto::OuchVersion;
 
 /// What every order has in common.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -39,6 +39,7 @@ pub mod config;
 pub mod correlate;
 pub mod decode;
 pub mod feed;
+pub mod lab;
 pub mod nic;
 pub mod pace;
 pub mod proto;

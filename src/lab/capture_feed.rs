@@ -1,0 +1,1 @@
+//! A capture staged in memory as the feed (placeholder: being written).

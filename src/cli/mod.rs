@@ -5,6 +5,7 @@
 
 pub mod decode;
 pub mod gen;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,6 +22,7 @@ pub struct Cli {
 pub enum Command {
     Gen(gen::GenArgs),
     Decode(decode::DecodeArgs),
+    Run(run::RunArgs),
 }
 
 fn crate_version() -> &'static str {
@@ -49,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Gen(args) => gen::run(args),
         Command::Decode(args) => decode::run(args),
+        Command::Run(args) => run::run(args),
     }
 }
 

@@ -1,12 +1,31 @@
 //! The run orchestrator: the one room where the parts meet. It starts a run from a
 //! [`crate::config::RunSpec`], wires feed, pacing, the network port, the order
 //! gateway, the DUT, correlation and recording together on their threads, and writes
-//! the results directory.
+//! the results directory. It is a library API ([`run::start`] returns a
+//! [`run::RunHandle`]: progress, live percentiles, cancel, results) so the CLI and,
+//! later, the lab daemon drive it the same way.
 //!
+//! - [`run`]: start a run, watch it, cancel it, get its results (the control thread);
+//! - [`sender`]: the measuring thread: pacing, sending, TX stamps, trigger marking,
+//!   correlation and recording;
+//! - [`gateway`]: the order gateway's thread and what it hands the sender;
+//! - [`dut`]: the DUT as a process the lab starts and stops;
 //! - [`source`]: the feed as a stream of MoldUDP64 datagrams (synthetic or capture);
 //! - [`capture_feed`]: a capture staged in memory, renumbered and looped;
-//! - [`results`]: the results directory: atomic files, `env.json`, the run id.
+//! - [`summary`]: `summary.json` and the end-of-run report;
+//! - [`results`]: the results directory: atomic files, `env.json`, the run id;
+//! - [`os`]: pinning, timer slack and the two clocks.
+//!
+//! It must never put a lock, an allocation or a log line on the send thread's path.
 
 pub mod capture_feed;
+pub mod dut;
+pub mod gateway;
+pub mod os;
 pub mod results;
+pub mod run;
+pub mod sender;
 pub mod source;
+pub mod summary;
+
+pub use run::{start, LabError, Progress, RunHandle, RunOptions, RunPhase, RunResults};

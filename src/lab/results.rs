@@ -52,16 +52,25 @@ pub const SUMMARY_JSON: &str = "summary.json";
 pub const LATENCY_HGRM: &str = "latency.hgrm";
 /// The interval log, one histogram per second.
 pub const LATENCY_HLOG: &str = "latency.hlog";
+/// The from-schedule figure's percentile distribution.
+pub const FROM_SCHEDULE_HGRM: &str = "from-schedule.hgrm";
+/// The from-schedule figure's interval log.
+pub const FROM_SCHEDULE_HLOG: &str = "from-schedule.hlog";
+/// The DUT's standard output and error.
+pub const DUT_LOG: &str = "dut.log";
 
 /// Every file the lab writes into a results directory. [`RunDir::at`] refuses a
 /// directory holding any of them (or a temporary or partial one): add a new result
 /// file here, or a second run could overwrite it in place.
-pub const RESULT_FILES: [&str; 5] = [
+pub const RESULT_FILES: [&str; 8] = [
     SPEC_TOML,
     ENV_JSON,
     SUMMARY_JSON,
     LATENCY_HGRM,
     LATENCY_HLOG,
+    FROM_SCHEDULE_HGRM,
+    FROM_SCHEDULE_HLOG,
+    DUT_LOG,
 ];
 
 /// The suffix of a file written over time and not yet committed.

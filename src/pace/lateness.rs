@@ -20,7 +20,7 @@
 //! assert_eq!(late.max_ns(), 1_000);
 //! ```
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Linear sub-buckets per power of two, as a bit count.
 const SUB_BITS: u32 = 4;
@@ -41,7 +41,7 @@ pub struct Lateness {
 
 /// What a run's summary reports about lateness; quantiles are bucket upper bounds
 /// (see the module documentation). All zero when nothing was recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LatenessSummary {
     pub count: u64,
     pub mean_ns: f64,

@@ -135,6 +135,11 @@ impl<W: Write> HlogWriter<W> {
         Ok(self.out.flush()?)
     }
 
+    /// The underlying writer (to sync it to disk between intervals, say).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Returns the underlying writer.
     pub fn into_inner(self) -> W {
         self.out

@@ -26,9 +26,11 @@ pub struct LatencySummary {
     pub p90: u64,
     /// 99th percentile.
     pub p99: u64,
-    /// 99.9th percentile.
+    /// 99.9th percentile (`p999` in JSON, as `summary.json` names it).
+    #[serde(rename = "p999")]
     pub p99_9: u64,
-    /// 99.99th percentile.
+    /// 99.99th percentile (`p9999` in JSON).
+    #[serde(rename = "p9999")]
     pub p99_99: u64,
     /// Largest sample (at most 60 s: see `clamped`).
     pub max: u64,

@@ -1,0 +1,930 @@
+//! One run, start to results: [`start`] checks what it can at once, creates the
+//! results directory and hands the rest to a control thread; the [`RunHandle`] it
+//! returns reads progress and live percentiles, cancels, and waits for the
+//! [`RunResults`]. The CLI is one caller; the lab daemon will be another.
+//!
+//! The control thread does everything that is not the hot path: it loads the feed,
+//! opens the port, starts the order gateway's thread and the DUT, waits for the DUT
+//! to log in (or fails, naming why, within `dut.ready_timeout_s`), starts the send
+//! thread, and then once a second takes the recorders' intervals into the interval
+//! logs (synced to disk, so a crash keeps what was measured) and the live
+//! percentiles. It watches for Ctrl-C, the DUT exiting, and the order session
+//! closing; each ends the feed early and makes the run incomplete with its reason
+//! and time. At the end it closes the session, stops the DUT, and writes every file
+//! atomically.
+//!
+//! Threads: `tl-send` (the measuring thread, [`super::sender`]), `tl-gateway` (blocks
+//! in `read`), `tl-control` (sleeps between checks), plus the DUT's own. Only the send
+//! thread may spin, and only with a core of its own.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::{CorrelationRule, DutSpec, FeedSpec, OnGarbage, RunSpec, Stop, Timestamps};
+use crate::correlate::{self, Correlator, Expect};
+use crate::feed::synthetic::SyntheticFeed;
+use crate::nic::uring::{UdpPort, UdpPortConfig};
+use crate::nic::{ClockDomain, PortControl};
+use crate::pace::Pacer;
+use crate::refcore::book::BookConfig;
+use crate::refcore::trigger::TriggerEngine;
+use crate::stats::{
+    interval_recorder, write_percentile_distribution, HlogWriter, IntervalCollector, LatencySummary,
+};
+
+use super::capture_feed::CaptureFeed;
+use super::dut::{log_tail, Dut};
+use super::gateway::{is_garbage, GatewayThread};
+use super::os;
+use super::results::{self, AtomicFile, HostEnv, RunDir};
+use super::sender::{
+    FeedEnd, Limit, Live, Marking, Phase, Sender, SenderConfig, SenderOutcome, BURST,
+};
+use super::source::{FeedSource, SyntheticSource};
+use super::summary::{DutReport, FeedReport, GatewayReport, Summary, TimestampCounts, Verdict};
+
+/// The `.hgrm` files print microseconds.
+pub const HGRM_UNIT_RATIO: f64 = 1000.0;
+/// Orders in flight from the gateway thread to the send thread.
+const ORDER_RING: usize = 1 << 16;
+/// Expected ticks the correlator can hold pending at once.
+const CORRELATOR_CAPACITY: usize = 1 << 18;
+/// How often the control thread looks at the run.
+const CONTROL_TICK: Duration = Duration::from_millis(20);
+/// How often intervals are taken (one `.hlog` line each).
+const INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why a run could not start or went wrong in a way that leaves no measurement.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error("{key} = {value}: {what}")]
+    Unsupported {
+        key: &'static str,
+        value: String,
+        what: String,
+    },
+    #[error("results: {0}")]
+    Results(#[from] results::ResultsError),
+    #[error("feed: {0}")]
+    Feed(String),
+    #[error("feed port: {0}")]
+    Port(#[from] crate::nic::Error),
+    #[error("{0}")]
+    Gateway(#[from] crate::venue::server::ServerError),
+    #[error("{0}")]
+    Dut(std::io::Error),
+    #[error(
+        "the DUT did not log in to the order gateway at {gateway} within {timeout:?}: {why}{log}"
+    )]
+    DutNotReady {
+        gateway: SocketAddr,
+        timeout: Duration,
+        why: String,
+        log: String,
+    },
+    #[error("the run was cancelled before the feed started")]
+    CancelledBeforeStart,
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunPhase {
+    Starting,
+    WaitingForDut,
+    Sending,
+    /// The feed is done; waiting out the correlation timeout.
+    Draining,
+    Finishing,
+    Done,
+}
+
+/// A snapshot of a running run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Progress {
+    pub phase: RunPhase,
+    pub elapsed: Duration,
+    pub ticks_sent: u64,
+    /// The run's length in ticks, when it counts messages.
+    pub ticks_total: Option<u64>,
+    /// The run's length in time, when it has one.
+    pub duration: Option<Duration>,
+    /// Time since the feed started.
+    pub feed_elapsed: Option<Duration>,
+    pub triggers: u64,
+    pub orders: u64,
+    pub matched: u64,
+    pub non_responses: u64,
+    /// Wire tick-to-trade so far (up to the last whole interval).
+    pub p50_ns: Option<u64>,
+    pub p99_ns: Option<u64>,
+}
+
+/// What a finished run produced.
+#[derive(Debug, Clone)]
+pub struct RunResults {
+    pub dir: PathBuf,
+    pub summary: Summary,
+}
+
+/// Options that are not part of the spec.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Write the results here instead of `results.dir/<run-id>`.
+    pub out: Option<PathBuf>,
+    /// The command line, for `env.json`.
+    pub argv: Vec<String>,
+}
+
+struct Shared {
+    live: Arc<Live>,
+    cancel: AtomicBool,
+    phase: Mutex<RunPhase>,
+    percentiles: Mutex<Option<(u64, u64)>>,
+    feed_started: Mutex<Option<Instant>>,
+    log: Mutex<Vec<String>>,
+    started: Instant,
+    ticks_total: Option<u64>,
+    duration: Option<Duration>,
+}
+
+impl Shared {
+    fn set_phase(&self, phase: RunPhase) {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+    }
+
+    fn log(&self, line: String) {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(line);
+    }
+}
+
+/// A run in progress.
+pub struct RunHandle {
+    shared: Arc<Shared>,
+    dir: PathBuf,
+    thread: JoinHandle<Result<RunResults, LabError>>,
+}
+
+impl RunHandle {
+    /// Where the results go.
+    pub fn results_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn progress(&self) -> Progress {
+        let s = &self.shared;
+        let live = &s.live;
+        let percentiles = *s.percentiles.lock().unwrap_or_else(|e| e.into_inner());
+        Progress {
+            phase: *s.phase.lock().unwrap_or_else(|e| e.into_inner()),
+            elapsed: s.started.elapsed(),
+            ticks_sent: live.ticks_sent.load(Ordering::Relaxed),
+            ticks_total: s.ticks_total,
+            duration: s.duration,
+            feed_elapsed: s
+                .feed_started
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .map(|t| t.elapsed()),
+            triggers: live.triggers.load(Ordering::Relaxed),
+            orders: live.orders.load(Ordering::Relaxed),
+            matched: live.matched.load(Ordering::Relaxed),
+            non_responses: live.non_responses.load(Ordering::Relaxed),
+            p50_ns: percentiles.map(|p| p.0),
+            p99_ns: percentiles.map(|p| p.1),
+        }
+    }
+
+    /// Log lines since the last call (session events, faults), for a display.
+    pub fn take_log(&self) -> Vec<String> {
+        std::mem::take(&mut *self.shared.log.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Stops the run as soon as it can; it still writes its results (incomplete).
+    pub fn cancel(&self) {
+        self.shared.cancel.store(true, Ordering::Release);
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits for the run to end.
+    pub fn wait(self) -> Result<RunResults, LabError> {
+        self.thread.join().unwrap_or_else(|_| {
+            Err(LabError::Internal(
+                "the run's control thread panicked".into(),
+            ))
+        })
+    }
+}
+
+/// Starts a run of a validated spec.
+pub fn start(spec: RunSpec, options: RunOptions) -> Result<RunHandle, LabError> {
+    check_supported(&spec)?;
+    let started_at = SystemTime::now();
+    let run_id = results::new_run_id(started_at);
+    let dir = match &options.out {
+        Some(out) => RunDir::at(out)?,
+        None => RunDir::create_new(&spec.results.dir, &run_id)?,
+    };
+    let (ticks_total, duration) = match spec.run.stop() {
+        Some(Stop::Messages(n)) => (Some(n), None),
+        Some(Stop::After(d)) => (None, Some(d)),
+        None => (None, None),
+    };
+    let shared = Arc::new(Shared {
+        live: Arc::new(Live::default()),
+        cancel: AtomicBool::new(false),
+        phase: Mutex::new(RunPhase::Starting),
+        percentiles: Mutex::new(None),
+        feed_started: Mutex::new(None),
+        log: Mutex::new(Vec::new()),
+        started: Instant::now(),
+        ticks_total,
+        duration,
+    });
+    let path = dir.path().to_path_buf();
+    let thread_shared = Arc::clone(&shared);
+    let thread = std::thread::Builder::new()
+        .name("tl-control".into())
+        .spawn(move || {
+            let result = control(spec, options, dir, run_id, started_at, &thread_shared);
+            thread_shared.set_phase(RunPhase::Done);
+            result
+        })
+        .map_err(|e| LabError::Internal(format!("cannot start the control thread: {e}")))?;
+    Ok(RunHandle {
+        shared,
+        dir: path,
+        thread,
+    })
+}
+
+/// Refuses what this build cannot run yet, naming the key.
+fn check_supported(spec: &RunSpec) -> Result<(), LabError> {
+    use crate::config::Backend;
+    if spec.network.backend != Backend::Uring {
+        let value = match spec.network.backend {
+            Backend::AfPacket => "af_packet",
+            Backend::Dpdk => "dpdk",
+            Backend::Uring => "uring",
+        };
+        return Err(LabError::Unsupported {
+            key: "network.backend",
+            value: format!("{value:?}"),
+            what: "this build runs the lab over \"uring\" (kernel sockets) only; af_packet and dpdk are not built yet".into(),
+        });
+    }
+    match spec.network.timestamps {
+        Timestamps::Auto | Timestamps::Software => Ok(()),
+        other => Err(LabError::Unsupported {
+            key: "network.timestamps",
+            value: format!("{other:?}").to_lowercase(),
+            what:
+                "the uring backend stamps with kernel software timestamps: \"software\" or \"auto\""
+                    .into(),
+        }),
+    }
+}
+
+struct Fault {
+    reason: String,
+}
+
+/// The DUT's process exiting or its session closing, judged once the control
+/// thread knows whether the feed went on after it.
+struct Departure {
+    line: String,
+    /// When it happened (or was seen), `CLOCK_REALTIME` ns.
+    at_rt: u64,
+    /// Not worth a warning when it came after the feed (exit 0, an orderly logout).
+    benign_when_fed: bool,
+    /// Tolerated by the spec whenever it happens (garbage, `close_and_continue`).
+    tolerated: bool,
+}
+
+#[allow(clippy::too_many_lines)]
+fn control(
+    spec: RunSpec,
+    options: RunOptions,
+    dir: RunDir,
+    run_id: String,
+    started_at: SystemTime,
+    shared: &Arc<Shared>,
+) -> Result<RunResults, LabError> {
+    let dir_path = dir.path().to_path_buf();
+    let spec_text = spec
+        .to_toml_string()
+        .map_err(|e| LabError::Internal(format!("cannot write the spec as TOML: {e}")))?;
+    results::write_atomic(&dir_path, results::SPEC_TOML, spec_text.as_bytes())?;
+    let cores_used = cores_used(&spec);
+    let env = HostEnv::collect(
+        ClockDomain::KernelSoftware,
+        TIMESTAMP_SOURCE,
+        cores_used.clone(),
+        options.argv.clone(),
+        started_at,
+    );
+    results::write_json(&dir_path, "env.json", &env)?;
+
+    // The feed.
+    let (source, limit): (Box<dyn FeedSource>, Limit) = match &spec.feed {
+        FeedSpec::Synthetic(_) => {
+            let cfg = spec
+                .synthetic_config()
+                .ok_or_else(|| LabError::Internal("synthetic feed without config".into()))?;
+            let session_ends = cfg.messages.is_some();
+            let feed = SyntheticFeed::new(cfg).map_err(|e| LabError::Feed(e.to_string()))?;
+            let limit = match spec.run.stop() {
+                // The session holds exactly run.messages: let it end by itself, with
+                // its End of Session.
+                Some(Stop::Messages(_)) if session_ends => Limit::None,
+                Some(Stop::Messages(n)) => Limit::Messages(n),
+                Some(Stop::After(d)) => Limit::Duration(d),
+                None => Limit::None,
+            };
+            (Box::new(SyntheticSource::new(feed)), limit)
+        }
+        FeedSpec::Capture(capture) => {
+            let feed =
+                CaptureFeed::load(capture, |_| {}).map_err(|e| LabError::Feed(e.to_string()))?;
+            let limit = match spec.run.stop() {
+                Some(Stop::Messages(n)) => Limit::Messages(n),
+                Some(Stop::After(d)) => Limit::Duration(d),
+                None => Limit::None,
+            };
+            (Box::new(feed), limit)
+        }
+    };
+    let feed_description = source.describe();
+    let mut pacer = Pacer::new(spec.pace).map_err(|e| LabError::Feed(e.to_string()))?;
+    if let FeedSpec::Capture(c) = &spec.feed {
+        if let Some(gap) = c.loop_gap_ns {
+            pacer = pacer.with_loop_gap_ns(gap);
+        }
+    }
+
+    // The port the feed leaves by.
+    let feed_addr = spec.network.feed_addr();
+    let mut port_cfg = if feed_addr.ip().is_multicast() {
+        UdpPortConfig::multicast(feed_addr, spec.network.feed_iface_addr)
+    } else {
+        UdpPortConfig::unicast(feed_addr)
+    };
+    port_cfg.max_datagram = source.max_datagram_len();
+    port_cfg.burst = BURST as u32;
+    let (port, port_control) = UdpPort::open(port_cfg)?;
+
+    // Correlation and recording.
+    let (rule, expect, marking) = match spec.correlate.rule {
+        CorrelationRule::Echo => (
+            correlate::Rule::Echo,
+            Expect::MarkedTriggers,
+            Marking::Triggers,
+        ),
+        CorrelationRule::Trigger => (
+            correlate::Rule::Instrument,
+            Expect::MarkedTriggers,
+            Marking::Triggers,
+        ),
+        CorrelationRule::Instrument => (
+            correlate::Rule::Instrument,
+            Expect::MarkedTriggers,
+            Marking::BookMessagesOfTradedSymbols,
+        ),
+    };
+    let order_timeout_ns = spec.correlate.timeout_ms.saturating_mul(1_000_000);
+    let correlator = Correlator::new(correlate::Config {
+        rule,
+        expect,
+        timeout_ns: order_timeout_ns,
+        capacity: CORRELATOR_CAPACITY,
+    })
+    .map_err(|e| LabError::Internal(e.to_string()))?;
+    let traded: Vec<[u8; 8]> = spec
+        .correlate
+        .symbols
+        .iter()
+        .map(|s| crate::proto::pad_alpha::<8>(s.as_bytes()))
+        .collect();
+    let engine = TriggerEngine::new(
+        spec.correlate.trigger_rule,
+        &BookConfig {
+            symbols: traded.clone(),
+            ..BookConfig::default()
+        },
+    );
+    let record_start = os::realtime_ns();
+    let (wire_recorder, mut wire_collector) = interval_recorder(record_start);
+    let (sched_recorder, mut sched_collector) = interval_recorder(record_start);
+    let comment = format!("ticklab run {run_id}: {{}} tick-to-trade, ns, clock kernel-software");
+    let mut wire_log = HlogWriter::new(
+        AtomicFile::create(&dir_path, "latency.hlog")?,
+        record_start,
+        Some(&comment.replace("{}", "wire")),
+    )
+    .map_err(|e| LabError::Internal(format!("latency.hlog: {e}")))?;
+    let mut sched_log = HlogWriter::new(
+        AtomicFile::create(&dir_path, "from-schedule.hlog")?,
+        record_start,
+        Some(&comment.replace("{}", "from-schedule")),
+    )
+    .map_err(|e| LabError::Internal(format!("from-schedule.hlog: {e}")))?;
+
+    // The order gateway, then the DUT.
+    let (order_tx, order_rx) = rtrb::RingBuffer::new(ORDER_RING);
+    let ready_timeout = spec.dut.ready_timeout();
+    let gateway = GatewayThread::start(
+        spec.network.gateway_listen,
+        &spec.gateway,
+        ready_timeout,
+        order_tx,
+        Arc::clone(&shared.live),
+        spec.network.cores.receive,
+    )?;
+    let dut_log = dir_path.join(results::DUT_LOG);
+    let mut dut = match spec.dut_argv(gateway.addr) {
+        Some(argv) => {
+            let dut = Dut::start(&argv, &dut_log).map_err(LabError::Dut)?;
+            shared.log(format!(
+                "DUT started: {} (pid {})",
+                argv.join(" "),
+                dut.pid()
+            ));
+            Some((dut, argv))
+        }
+        None => {
+            shared.log(format!(
+                "waiting for the DUT to connect to {}",
+                gateway.addr
+            ));
+            None
+        }
+    };
+
+    // Wait for the DUT to log in.
+    shared.set_phase(RunPhase::WaitingForDut);
+    let wait_start = Instant::now();
+    loop {
+        let state = gateway
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if state.logged_in_at.is_some() {
+            break;
+        }
+        let why = if shared.cancel.load(Ordering::Acquire) {
+            return Err(LabError::CancelledBeforeStart);
+        } else if let Some(reason) = &state.login_rejected {
+            Some(format!(
+                "its login was rejected ({reason}); the gateway accepts gateway.username = {:?}",
+                spec.gateway.username
+            ))
+        } else if let Some(status) = dut.as_mut().and_then(|(d, _)| d.try_exited()) {
+            Some(format!(
+                "it exited first ({})",
+                super::dut::describe_status(status)
+            ))
+        } else if let Some((reason, _)) = state.closed {
+            Some(format!("the session closed: {reason}"))
+        } else if gateway.is_finished() || wait_start.elapsed() >= ready_timeout {
+            Some(match state.connected {
+                Some((peer, _)) => format!("it connected from {peer} but did not log in"),
+                None => "it never connected".into(),
+            })
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            let log = match &dut {
+                Some(_) => {
+                    let tail = log_tail(&dut_log, 5);
+                    if tail.is_empty() {
+                        format!(" (its output, empty, is in {})", dut_log.display())
+                    } else {
+                        format!("; the end of {}:\n{tail}", dut_log.display())
+                    }
+                }
+                None => String::new(),
+            };
+            let addr = gateway.addr;
+            let _ = gateway.finish();
+            if let Some((d, _)) = dut.take() {
+                d.stop(Duration::from_millis(200));
+            }
+            return Err(LabError::DutNotReady {
+                gateway: addr,
+                timeout: ready_timeout,
+                why,
+                log,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    shared.log(format!("DUT logged in to the gateway at {}", gateway.addr));
+
+    // The feed.
+    let sender = Sender::new(
+        SenderConfig {
+            pacer,
+            limit,
+            warmup_messages: spec.run.warmup_messages,
+            engine,
+            marking,
+            traded,
+            order_timeout_ns,
+            spin: spec.network.cores.send.is_some(),
+            realtime_offset_ns: os::realtime_minus_monotonic_ns(),
+        },
+        source,
+        port,
+        correlator,
+        wire_recorder,
+        sched_recorder,
+        order_rx,
+        Arc::clone(&shared.live),
+    );
+    let send_core = spec.network.cores.send;
+    let send_thread = std::thread::Builder::new()
+        .name("tl-send".into())
+        .spawn(move || {
+            if let Some(core) = send_core {
+                let _ = os::pin_current_thread(core);
+            }
+            let _ = os::set_timer_slack_ns(1_000);
+            sender.run()
+        })
+        .map_err(|e| LabError::Internal(format!("cannot start the send thread: {e}")))?;
+    *shared
+        .feed_started
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    shared.set_phase(RunPhase::Sending);
+    let feed_start = Instant::now();
+
+    // Watch the run.
+    let mut faults: Vec<Fault> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+    let mut next_interval = Instant::now() + INTERVAL;
+    let mut session_closed_noted = false;
+    let mut dut_exit_noted = false;
+    let mut departures: Vec<Departure> = Vec::new();
+    let mut log_error: Option<String> = None;
+    loop {
+        let phase = shared.live.phase();
+        if phase == Phase::Drained || phase == Phase::Done {
+            break;
+        }
+        if phase == Phase::Draining {
+            shared.set_phase(RunPhase::Draining);
+        }
+        let at = feed_start.elapsed().as_secs_f64();
+        if shared.cancel.load(Ordering::Acquire) && !shared.live.stop.load(Ordering::Relaxed) {
+            faults.push(Fault {
+                reason: format!("interrupted at {at:.1} s"),
+            });
+            shared.log(format!("interrupted at {at:.1} s; stopping the feed"));
+            shared.live.stop.store(true, Ordering::Release);
+        }
+        // The DUT leaving (its process exiting, its session closing) is a fault
+        // only if the feed was still going: a datagram sent after it left. A DUT
+        // that leaves at the feed's End of Session is done, not gone.
+        if !dut_exit_noted {
+            if let Some(status) = dut.as_mut().and_then(|(d, _)| d.try_exited()) {
+                dut_exit_noted = true;
+                let status_text = super::dut::describe_status(status);
+                shared.log(format!("the DUT exited at {at:.1} s ({status_text})"));
+                departures.push(Departure {
+                    line: format!("the DUT exited at {at:.1} s ({status_text})"),
+                    at_rt: os::realtime_ns(),
+                    benign_when_fed: status.success(),
+                    tolerated: false,
+                });
+            }
+        }
+        if !session_closed_noted {
+            let closed = gateway
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .closed;
+            if let Some((reason, at_rt)) = closed {
+                session_closed_noted = true;
+                let line = format!("the order session closed at {at:.1} s: {reason}");
+                shared.log(line.clone());
+                let tolerated =
+                    is_garbage(&reason) && spec.gateway.on_garbage == OnGarbage::CloseAndContinue;
+                departures.push(Departure {
+                    line: if tolerated {
+                        format!("{line}; the run went on without an order session (gateway.on_garbage = \"close_and_continue\")")
+                    } else {
+                        line
+                    },
+                    at_rt,
+                    benign_when_fed: reason.is_orderly(),
+                    tolerated,
+                });
+            }
+        }
+        departures.retain(|d| {
+            let sent_after = shared.live.last_send_rt.load(Ordering::Relaxed) > d.at_rt;
+            if d.tolerated {
+                warnings.push(d.line.clone());
+                false
+            } else if sent_after {
+                faults.push(Fault {
+                    reason: d.line.clone(),
+                });
+                shared.live.stop.store(true, Ordering::Release);
+                false
+            } else if phase != Phase::Sending {
+                if !d.benign_when_fed {
+                    warnings.push(d.line.clone());
+                }
+                false
+            } else {
+                true
+            }
+        });
+        if Instant::now() >= next_interval {
+            next_interval += INTERVAL;
+            if let Err(e) = take_intervals(
+                &mut wire_collector,
+                &mut sched_collector,
+                &mut wire_log,
+                &mut sched_log,
+                shared,
+            ) {
+                log_error.get_or_insert(e);
+            }
+        }
+        std::thread::sleep(CONTROL_TICK);
+    }
+
+    // End the session, let the sender take the last orders, stop the DUT.
+    shared.set_phase(RunPhase::Finishing);
+    let unstamped_reads = gateway.unstamped.clone();
+    let gateway_state = Arc::clone(&gateway.state);
+    let gateway_addr = gateway.addr;
+    let report = gateway.finish();
+    shared.live.gateway_finished.store(true, Ordering::Release);
+    let outcome: SenderOutcome = send_thread
+        .join()
+        .map_err(|_| LabError::Internal("the send thread panicked".into()))?;
+    let dut_report = dut.take().map(|(d, argv)| {
+        let exit = d.stop(spec_stop_timeout(&spec.dut));
+        DutReport {
+            command: argv,
+            status: exit.status,
+            stopped_by: exit.stopped_by,
+        }
+    });
+
+    // The last intervals, then the files.
+    let end_ns = os::realtime_ns();
+    let SenderOutcome {
+        wire,
+        from_schedule,
+        counts,
+        lateness,
+        stats,
+        end,
+        error,
+    } = outcome;
+    let finish_log = |collector: &mut IntervalCollector,
+                      recorder,
+                      log: &mut HlogWriter<AtomicFile>|
+     -> Result<(), String> {
+        collector
+            .finish(recorder, end_ns, |interval| {
+                log.append(interval).map_err(LogError::from)
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    if let Err(e) = finish_log(&mut wire_collector, wire, &mut wire_log) {
+        log_error.get_or_insert(e);
+    }
+    if let Err(e) = finish_log(&mut sched_collector, from_schedule, &mut sched_log) {
+        log_error.get_or_insert(e);
+    }
+    wire_log.into_inner().commit()?;
+    sched_log.into_inner().commit()?;
+    for (name, collector) in [
+        ("latency.hgrm", &wire_collector),
+        ("from-schedule.hgrm", &sched_collector),
+    ] {
+        let mut text = Vec::new();
+        write_percentile_distribution(&mut text, collector.total(), 5, HGRM_UNIT_RATIO)
+            .map_err(|e| LabError::Internal(format!("{name}: {e}")))?;
+        results::write_atomic(&dir_path, name, &text)?;
+    }
+
+    // The verdict.
+    let mut reasons: Vec<String> = faults.into_iter().map(|f| f.reason).collect();
+    if let Some(e) = error {
+        reasons.push(format!("the send thread stopped: {e}"));
+    }
+    if let Some(e) = log_error {
+        reasons.push(format!("writing the interval logs: {e}"));
+    }
+    if counts.overflowed > 0 {
+        reasons.push(format!(
+            "{} ticks could not be tracked (more than {CORRELATOR_CAPACITY} pending at once)",
+            counts.overflowed
+        ));
+    }
+    let orders_lost = shared.live.orders_lost.load(Ordering::Relaxed);
+    if orders_lost > 0 {
+        reasons.push(format!(
+            "{orders_lost} orders could not be handed to the correlator"
+        ));
+    }
+    if let Err(mismatch) = counts.check() {
+        reasons.push(format!("the accounting does not add up: {mismatch}"));
+    }
+    let gateway_state = gateway_state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let (close_reason, orderly, peer) = match &report {
+        Ok(r) => (
+            Some(r.close_reason.to_string()),
+            r.close_reason.is_orderly(),
+            Some(r.peer.to_string()),
+        ),
+        Err(e) => (Some(e.to_string()), false, None),
+    };
+    if end == FeedEnd::Stopped && reasons.is_empty() {
+        reasons.push("the feed was stopped early".into());
+    }
+    let tx_unstamped = stats.unstamped_datagrams;
+    if tx_unstamped > 0 {
+        warnings.push(format!(
+            "{tx_unstamped} datagrams got no kernel TX stamp; their ticks used the user-space send time"
+        ));
+    }
+    let rx_unstamped = unstamped_reads.get();
+    if rx_unstamped > 0 {
+        warnings.push(format!(
+            "{rx_unstamped} order-session reads got no kernel RX stamp; stamped at read time"
+        ));
+    }
+    let domain = port_control.clock_domain();
+    let summary = Summary {
+        run_id: run_id.clone(),
+        verdict: if reasons.is_empty() {
+            Verdict::Complete
+        } else {
+            Verdict::Incomplete
+        },
+        reasons,
+        warnings,
+        started_at: results::rfc3339_utc(started_at),
+        feed_duration_s: stats.last_tx_ns.saturating_sub(stats.first_tx_ns) as f64 / 1e9,
+        latency_ns: LatencySummary::from_histogram(
+            wire_collector.total(),
+            wire_collector.clamped(),
+        ),
+        from_schedule_ns: LatencySummary::from_histogram(
+            sched_collector.total(),
+            sched_collector.clamped(),
+        ),
+        ticks_sent: counts.ticks,
+        triggers: counts.triggers,
+        not_triggering: counts.not_triggering,
+        orders_received: counts.orders,
+        matched: counts.matched,
+        non_responses: counts.non_responses,
+        unsolicited: counts.unsolicited,
+        duplicates: counts.duplicates,
+        late: counts.late,
+        stale: counts.stale,
+        negative: counts.negative,
+        overflowed: counts.overflowed,
+        warmup_samples: stats.warmup_samples,
+        orders_lost,
+        clock_domain: domain.name().to_string(),
+        timestamps: TimestampCounts {
+            tx_unstamped_datagrams: tx_unstamped,
+            rx_unstamped_reads: rx_unstamped,
+        },
+        feed: FeedReport {
+            source: feed_description,
+            pace: pace_name(&spec),
+            datagrams_sent: stats.datagrams_sent,
+            bytes_sent: stats.bytes_sent,
+            end: match end {
+                FeedEnd::Exhausted => "exhausted",
+                FeedEnd::Limit => "limit",
+                FeedEnd::Stopped => "stopped",
+            }
+            .into(),
+            lateness: lateness.summary(),
+        },
+        gateway: GatewayReport {
+            listen: gateway_addr.to_string(),
+            peer,
+            close_reason,
+            orderly_close: orderly,
+            other_messages: gateway_state.other_messages,
+            bad_orders: gateway_state.bad_orders,
+        },
+        dut: dut_report,
+        hgrm_unit_ratio: HGRM_UNIT_RATIO,
+    };
+    results::write_json(&dir_path, "summary.json", &summary)?;
+    let env = HostEnv::collect(
+        domain,
+        TIMESTAMP_SOURCE,
+        cores_used,
+        options.argv,
+        started_at,
+    );
+    results::write_json(&dir_path, "env.json", &env)?;
+    Ok(RunResults {
+        dir: dir_path,
+        summary,
+    })
+}
+
+const TIMESTAMP_SOURCE: &str =
+    "kernel software SO_TIMESTAMPING: feed TX from the UDP socket's error queue, order RX from the TCP session's control messages";
+
+fn spec_stop_timeout(dut: &DutSpec) -> Duration {
+    match dut {
+        DutSpec::Command(c) => c.stop_timeout(),
+        DutSpec::External(_) => Duration::from_secs(5),
+    }
+}
+
+fn pace_name(spec: &RunSpec) -> String {
+    use crate::pace::Mode;
+    match spec.pace {
+        Mode::Original => "original timing".into(),
+        Mode::Scaled { factor } => format!("scaled {factor}x"),
+        Mode::FixedRate { per_second } => format!("fixed {per_second}/s"),
+        Mode::TopSpeed => "top speed".into(),
+        Mode::Bursts { size, interval_ns } => format!("bursts of {size} every {interval_ns} ns"),
+    }
+}
+
+fn cores_used(spec: &RunSpec) -> std::collections::BTreeMap<String, Option<usize>> {
+    let c = &spec.network.cores;
+    [
+        ("send", c.send),
+        ("receive", c.receive),
+        ("control", c.control),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// Takes the recorders' finished intervals into the logs (synced to disk) and
+/// refreshes the live percentiles, then asks for the next intervals.
+fn take_intervals(
+    wire_collector: &mut IntervalCollector,
+    sched_collector: &mut IntervalCollector,
+    wire_log: &mut HlogWriter<AtomicFile>,
+    sched_log: &mut HlogWriter<AtomicFile>,
+    shared: &Shared,
+) -> Result<(), String> {
+    for (collector, log) in [
+        (&mut *wire_collector, wire_log),
+        (&mut *sched_collector, sched_log),
+    ] {
+        collector
+            .drain(|interval| log.append(interval).map_err(LogError::from))
+            .map_err(|e| e.to_string())?;
+        log.flush().map_err(|e| e.to_string())?;
+        log.get_mut().flush_to_disk().map_err(|e| e.to_string())?;
+        collector.request_interval();
+    }
+    let total = wire_collector.total();
+    if !total.is_empty() {
+        *shared.percentiles.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((total.value_at_quantile(0.5), total.value_at_quantile(0.99)));
+    }
+    Ok(())
+}
+
+/// Taking an interval into a log: the collector's error or the log's.
+#[derive(Debug, thiserror::Error)]
+enum LogError {
+    #[error("{0}")]
+    Stats(#[from] crate::stats::StatsError),
+    #[error("{0}")]
+    Log(#[from] crate::stats::HlogError),
+}

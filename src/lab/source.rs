@@ -70,7 +70,11 @@ impl FeedSource for SyntheticSource {
 
     fn describe(&self) -> String {
         let c = self.feed.config();
-        format!("synthetic ITCH 5.0, seed {}, {} symbols", c.seed, c.symbols.len())
+        format!(
+            "synthetic ITCH 5.0, seed {}, {} symbols",
+            c.seed,
+            c.symbols.len()
+        )
     }
 }
 

@@ -917,6 +917,8 @@ mod tests {
         // A datagram with a printable session whose count claims more than it holds.
         let mut broken = mold(session, 13, &[b"x"]);
         broken[19] = 2;
+        // 20 binary bytes: MoldUDP64's structure (a heartbeat) but no printable session.
+        let binary = udp_frame(&[0; 20], 123);
         let cut = udp_frame(&last, 26_400);
         let frames = [
             (udp_frame(&first, 26_400), 0),
@@ -925,6 +927,7 @@ mod tests {
             (udp_frame(&heartbeat, 26_400), 0),
             (cut[..cut.len() - 3].to_vec(), cut.len() as u32),
             (udp_frame(&broken, 26_400), 0),
+            (binary, 0),
             (vec![0xff; 10], 0),
             (udp_frame(&last, 26_400), 0),
             (udp_frame(&end, 26_400), 0),
@@ -944,13 +947,13 @@ mod tests {
         assert_eq!(
             *feed.stats(),
             LoadStats {
-                records: 9,
+                records: 10,
                 data_packets: 2,
                 heartbeats: 1,
                 end_of_session: 1,
                 messages: 3,
                 payload_bytes: (first.len() + heartbeat.len() + last.len() + end.len()) as u64,
-                other_udp: 2,
+                other_udp: 3,
                 non_udp: 2,
                 ip_fragments: 0,
                 truncated: 1,
@@ -958,9 +961,9 @@ mod tests {
         );
         assert_eq!((feed.first_sequence(), feed.sequence_span()), (10, 3));
         assert_eq!(feed.session(), "MIXED00001");
-        // Records 0, 3 and 7, a microsecond per record apart (the End of Session in
-        // record 8 is not part of every pass).
-        assert_eq!((feed.duration_ns(), feed.mean_gap_ns()), (7_000, 3_500));
+        // Records 0, 3 and 8, a microsecond per record apart (the End of Session in
+        // record 9 is not part of every pass).
+        assert_eq!((feed.duration_ns(), feed.mean_gap_ns()), (8_000, 4_000));
 
         let sent = drain(&mut feed, usize::MAX);
         let sequences: Vec<(u64, u16, bool)> = sent

@@ -70,11 +70,7 @@ impl FeedSource for SyntheticSource {
 
     fn describe(&self) -> String {
         let c = self.feed.config();
-        format!(
-            "synthetic ITCH 5.0, seed {}, {} symbols",
-            c.seed,
-            c.symbols.len()
-        )
+        format!("synthetic ITCH 5.0, seed {}, {} symbols", c.seed, c.symbols.len())
     }
 }
 

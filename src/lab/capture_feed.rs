@@ -70,7 +70,7 @@ use crate::wire::{self, Transport};
 /// How far loading gets between two [`LoadProgress`] reports, in bytes of the file.
 const PROGRESS_STEP: u64 = 4 << 20;
 
-/// Bytes of a MoldUDP64 header before the Sequence Number (the Session).
+/// Where the Sequence Number starts in a MoldUDP64 header (after the Session).
 const SEQUENCE_AT: usize = moldudp64::field::SEQUENCE.start;
 
 /// How far loading has got, for a progress bar.
@@ -193,7 +193,10 @@ pub enum CaptureFeedError {
          (a 20-byte header with a printable 10-character session, then message blocks)",
         path.display()
     )]
-    NoMoldUdp64 { path: PathBuf, stats: LoadStats },
+    NoMoldUdp64 {
+        path: PathBuf,
+        stats: Box<LoadStats>,
+    },
     #[error(
         "{}: MoldUDP64 session {session:?} carries no messages ({stats}); a run needs data packets to replay",
         path.display()
@@ -201,7 +204,7 @@ pub enum CaptureFeedError {
     NoMessages {
         path: PathBuf,
         session: String,
-        stats: LoadStats,
+        stats: Box<LoadStats>,
     },
 }
 
@@ -367,14 +370,14 @@ impl CaptureFeed {
         let Some(state) = state else {
             return Err(CaptureFeedError::NoMoldUdp64 {
                 path: path.to_path_buf(),
-                stats,
+                stats: Box::new(stats),
             });
         };
         if stats.data_packets == 0 {
             return Err(CaptureFeedError::NoMessages {
                 path: path.to_path_buf(),
                 session: session_text(&state.session),
-                stats,
+                stats: Box::new(stats),
             });
         }
         payloads.shrink_to_fit();
@@ -568,7 +571,7 @@ fn udp_payload<'a>(
 #[inline]
 fn moldudp64_packet(payload: &[u8]) -> Option<moldudp64::Packet<&[u8]>> {
     let session = payload.first_chunk::<SESSION_LEN>()?;
-    if payload.len() < HEADER_LEN || !session.iter().all(|b| (0x20..0x7f).contains(b)) {
+    if !session.iter().all(|b| (0x20..0x7f).contains(b)) {
         return None;
     }
     moldudp64::Packet::new_checked(payload).ok()
@@ -1091,7 +1094,7 @@ mod tests {
         write_frames(&empty, LinkType::ETHERNET, &[]);
         let err = CaptureFeed::load(&spec(&empty, true, 1), |_| {}).unwrap_err();
         assert!(
-            matches!(&err, CaptureFeedError::NoMoldUdp64 { stats, .. } if *stats == LoadStats::default()),
+            matches!(&err, CaptureFeedError::NoMoldUdp64 { stats, .. } if **stats == LoadStats::default()),
             "{err:?}"
         );
 

@@ -64,7 +64,7 @@ use std::path::{Path, PathBuf};
 use super::source::{Datagram, FeedSource};
 use crate::capture::{CaptureError, CaptureReader, LinkType, Packet};
 use crate::config::CaptureSpec;
-use crate::proto::moldudp64::{self, PacketKind, HEADER_LEN, SESSION_LEN};
+use crate::proto::moldudp64::{self, PacketKind, SESSION_LEN};
 use crate::wire::{self, Transport};
 
 /// How far loading gets between two [`LoadProgress`] reports, in bytes of the file.
@@ -906,7 +906,7 @@ mod tests {
         let first = mold(session, 10, &[b"hello", b"world"]);
         let heartbeat = mold(session, 12, &[]);
         let last = mold(session, 12, &[b"third"]);
-        let mut end = vec![0; HEADER_LEN];
+        let mut end = vec![0; moldudp64::HEADER_LEN];
         moldudp64::write_end_of_session(&mut end, session, 13).unwrap();
 
         let tcp_template = TcpFrameTemplate::new(&default_endpoints());
@@ -1039,7 +1039,7 @@ mod tests {
     #[test]
     fn data_after_the_end_of_session_is_refused() {
         let session = b"ENDED00001";
-        let mut end = vec![0; HEADER_LEN];
+        let mut end = vec![0; moldudp64::HEADER_LEN];
         moldudp64::write_end_of_session(&mut end, session, 2).unwrap();
         let frames: Vec<_> = [mold(session, 1, &[b"m"]), end, mold(session, 2, &[b"n"])]
             .iter()

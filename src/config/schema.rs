@@ -458,7 +458,11 @@ static NETWORK: Table = Table {
             Kind::Ipv4,
             "an IPv4 multicast group (224.0.0.0/4) or unicast address, like \"239.198.0.1\"",
         ),
-        required("feed_port", U16, "a UDP port from 1 to 65535"),
+        required(
+            "feed_port",
+            U16,
+            "a UDP port from 1 to 65535, or 0 for a free port the lab picks",
+        ),
         required(
             "feed_iface_addr",
             Kind::Ipv4,

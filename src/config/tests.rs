@@ -29,10 +29,8 @@ fn the_default_spec_is_the_default_lab() {
     assert_eq!(synthetic(&spec).messages, None);
     assert_eq!(spec.pace, Mode::Original);
     assert_eq!(spec.network.backend, Backend::Uring);
-    assert_eq!(
-        spec.network.feed_addr(),
-        "239.198.0.1:26400".parse().unwrap()
-    );
+    // Port 0: the lab picks a free port when the run starts.
+    assert_eq!(spec.network.feed_addr(), "239.198.0.1:0".parse().unwrap());
     assert_eq!(spec.network.feed_iface_addr, Ipv4Addr::LOCALHOST);
     assert_eq!(spec.network.gateway_listen, "127.0.0.1:0".parse().unwrap());
     assert_eq!(spec.network.timestamps, Timestamps::Software);
@@ -68,6 +66,7 @@ fn the_default_command_gets_the_spec_through_its_placeholders() {
         &[
             "correlate.symbols=[\"AAPL\", \"MSFT\"]",
             "correlate.trigger_rule=every-add",
+            "network.feed_port=26400",
         ],
     )
     .unwrap();
@@ -455,7 +454,10 @@ fn every_form_of_set() {
     // An array for the DUT command; placeholders inside an argument are replaced.
     let spec = load(
         None,
-        &["dut.command=[\"/bin/sh\", \"-c\", \"exec core -f {feed} -g {gateway} {{}}\"]"],
+        &[
+            "dut.command=[\"/bin/sh\", \"-c\", \"exec core -f {feed} -g {gateway} {{}}\"]",
+            "network.feed_port=26400",
+        ],
     )
     .unwrap();
     assert_eq!(
@@ -531,7 +533,7 @@ fn errors_name_the_origin_the_key_and_what_is_valid() {
             vec!["pace.mode=warp"],
             "--set: pace.mode = \"warp\": expected one of \"original\", \"scaled\", \"fixed_rate\", \"top_speed\", \"bursts\"".into(),
         ),
-        (None, vec!["network.feed_port=70000"], "--set: network.feed_port = 70000: expected a UDP port from 1 to 65535".into()),
+        (None, vec!["network.feed_port=70000"], "--set: network.feed_port = 70000: expected a UDP port from 1 to 65535, or 0 for a free port the lab picks".into()),
         (None, vec!["feed.seed=-1"], "--set: feed.seed = -1: expected an integer from 0 to 2^63-1".into()),
         (None, vec!["network.cores=3"], "--set: network.cores = 3: expected a table".into()),
         (
@@ -614,7 +616,6 @@ fn errors_name_the_origin_the_key_and_what_is_valid() {
             vec!["network.feed_group=0.0.0.0"],
             "--set: network.feed_group = \"0.0.0.0\": expected an IPv4 multicast group (224.0.0.0/4) or unicast address, not 0.0.0.0 or 255.255.255.255".into(),
         ),
-        (None, vec!["network.feed_port=0"], "--set: network.feed_port = 0: expected a UDP port from 1 to 65535".into()),
         (
             None,
             vec!["network.feed_iface_addr=239.1.1.1"],

@@ -212,13 +212,6 @@ fn network(spec: &RunSpec) -> Result<(), Problem> {
             "an IPv4 multicast group (224.0.0.0/4) or unicast address, not 0.0.0.0 or 255.255.255.255",
         ));
     }
-    if n.feed_port == 0 {
-        return Err(problem(
-            "network.feed_port",
-            0,
-            "a UDP port from 1 to 65535",
-        ));
-    }
     if n.feed_iface_addr.is_multicast() || n.feed_iface_addr.is_broadcast() {
         return Err(problem(
             "network.feed_iface_addr",

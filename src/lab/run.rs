@@ -315,7 +315,7 @@ struct Departure {
 
 #[allow(clippy::too_many_lines)]
 fn control(
-    spec: RunSpec,
+    mut spec: RunSpec,
     options: RunOptions,
     dir: RunDir,
     run_id: String,
@@ -323,6 +323,9 @@ fn control(
     shared: &Arc<Shared>,
 ) -> Result<RunResults, LabError> {
     let dir_path = dir.path().to_path_buf();
+    if spec.network.feed_port == 0 {
+        spec.network.feed_port = free_udp_port(spec.network.feed_iface_addr)?;
+    }
     let spec_text = spec
         .to_toml_string()
         .map_err(|e| LabError::Internal(format!("cannot write the spec as TOML: {e}")))?;
@@ -861,6 +864,19 @@ fn control(
 
 const TIMESTAMP_SOURCE: &str =
     "kernel software SO_TIMESTAMPING: feed TX from the UDP socket's error queue, order RX from the TCP session's control messages";
+
+/// A UDP port nobody on `addr` uses now, for `network.feed_port = 0`.
+fn free_udp_port(addr: std::net::Ipv4Addr) -> Result<u16, LabError> {
+    let socket = std::net::UdpSocket::bind((addr, 0)).map_err(|e| {
+        LabError::Internal(format!(
+            "network.feed_port = 0: cannot find a free UDP port on {addr}: {e}"
+        ))
+    })?;
+    Ok(socket
+        .local_addr()
+        .map_err(|e| LabError::Internal(e.to_string()))?
+        .port())
+}
 
 fn spec_stop_timeout(dut: &DutSpec) -> Duration {
     match dut {

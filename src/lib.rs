@@ -30,7 +30,9 @@
 //! - [`nic`]: packet I/O behind the `Port` trait, `SO_TIMESTAMPING` glue, and the
 //!   unprivileged io_uring UDP backend with kernel TX/RX timestamps;
 //! - [`time`]: timestamps that carry their clock domain as a type, TSC detection and
-//!   least-squares TSC calibration against the kernel clocks.
+//!   least-squares TSC calibration against the kernel clocks;
+//! - [`lab`]: the run orchestrator behind `ticklab run`: feed, pacing, port, order
+//!   gateway, DUT, correlation and recording on their threads, and the results.
 
 pub mod build_info;
 pub mod capture;

@@ -11,8 +11,6 @@
 //!   `record`s with a thousand interval swaps must make none on the recording thread,
 //!   nor on the collecting thread after set-up.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,55 +22,9 @@ use ticklab::stats::{
     StatsError, HIGHEST_TRACKABLE_NS,
 };
 
-// ---------------------------------------------------------------------------------
-// A global allocator that counts, per thread, every call into the allocator.
-
-struct CountingAllocator;
-
-thread_local! {
-    // Const-initialised and without a destructor: reading it never allocates.
-    static ALLOCATOR_CALLS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count_call() {
-    let _ = ALLOCATOR_CALLS.try_with(|calls| calls.set(calls.get() + 1));
-}
-
-fn allocator_calls_on_this_thread() -> u64 {
-    ALLOCATOR_CALLS.with(Cell::get)
-}
-
-// SAFETY: every method forwards to the system allocator with the caller's arguments
-// unchanged, so it upholds exactly the contract the system allocator does; counting
-// touches only a thread-local integer.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_call();
-        // SAFETY: forwarded as received (see the impl).
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_call();
-        // SAFETY: forwarded as received (see the impl).
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_call();
-        // SAFETY: forwarded as received (see the impl).
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count_call();
-        // SAFETY: forwarded as received (see the impl).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocator_calls_on_this_thread;
 
 // ---------------------------------------------------------------------------------
 // A latency distribution shaped like a trading path's: a tight body around a

@@ -38,7 +38,7 @@ use super::source::FeedSource;
 pub const BURST: usize = 32;
 /// Without a core of its own, the send thread sleeps until this long before a
 /// datagram is due, then spins.
-pub const SPIN_WINDOW_NS: u64 = 30_000;
+pub const SPIN_WINDOW_NS: u64 = 5_000;
 /// The longest single sleep, so stop requests and orders are seen promptly.
 const MAX_SLEEP_NS: u64 = 1_000_000;
 /// A datagram whose TX stamp has not come back this long after it was sent gets its

@@ -15,12 +15,13 @@
 //! counted in [`BookStats`] and change nothing, or are clamped.
 //!
 //! Allocation: [`Book::new`] sizes the order map (`order_capacity`), the locate table
-//! (all 65536 codes) and, per symbol, both sides' level vectors (`level_capacity`).
-//! After that nothing allocates unless the feed outgrows a capacity: a `HashMap`
-//! insert beyond its capacity rehashes into a larger table, a side with more price
-//! levels than `level_capacity` grows its vector, and a traded symbol not seen
-//! before adds a book (one per symbol, at most 65536). Size the capacities for the
-//! feed and none of that happens on the hot path.
+//! (all 65536 codes) and, for as many symbols as it expects (the traded list, or 64
+//! when every symbol is traded), both sides' level vectors (`level_capacity`), kept
+//! ready for the symbols' directory messages. After that nothing allocates unless the
+//! feed outgrows a capacity: a `HashMap` insert beyond its capacity rehashes into a
+//! larger table, a side with more price levels than `level_capacity` grows its vector,
+//! and a symbol beyond the expected count makes its level vectors then. Size the
+//! capacities for the feed and none of that happens on the hot path.
 //!
 //! Levels are a vector sorted so that the best price is the last element (bids
 //! ascending, asks descending), so the changes that matter most (at or near the top)
@@ -322,6 +323,8 @@ pub struct Book {
     orders: OrderMap,
     filter: Vec<[u8; 8]>,
     level_capacity: usize,
+    /// Level vectors made in `new` for the symbols still to come.
+    spare_sides: Vec<(Levels, Levels)>,
     stats: BookStats,
 }
 
@@ -339,6 +342,14 @@ impl Book {
             orders: OrderMap::with_capacity_and_hasher(cfg.order_capacity, Default::default()),
             filter: cfg.symbols.clone(),
             level_capacity: cfg.level_capacity,
+            spare_sides: (0..symbol_capacity)
+                .map(|_| {
+                    (
+                        Levels::new(Side::Buy, cfg.level_capacity),
+                        Levels::new(Side::Sell, cfg.level_capacity),
+                    )
+                })
+                .collect(),
             stats: BookStats::default(),
         }
     }
@@ -409,11 +420,17 @@ impl Book {
             self.locate_slot[usize::from(locate)] = NOT_TRADED;
             return None;
         }
+        let (bids, asks) = self.spare_sides.pop().unwrap_or_else(|| {
+            (
+                Levels::new(Side::Buy, self.level_capacity),
+                Levels::new(Side::Sell, self.level_capacity),
+            )
+        });
         self.books.push(SymbolBook {
             stock,
             locate,
-            bids: Levels::new(Side::Buy, self.level_capacity),
-            asks: Levels::new(Side::Sell, self.level_capacity),
+            bids,
+            asks,
         });
         // At most one book per locate code is live in the table; 65536 fit in u32.
         let slot = self.books.len() as u32;

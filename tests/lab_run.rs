@@ -317,3 +317,49 @@ fn print_default_spec_prints_the_embedded_spec_and_a_bad_key_is_refused() {
         "a refused spec started nothing"
     );
 }
+
+#[test]
+fn a_capture_replays_looped_and_renumbered_as_one_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("feed.pcapng");
+    let gen = Command::new(env!("CARGO_BIN_EXE_ticklab"))
+        .args(["gen", "--messages", "40000", "--seed", "3", "--out"])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+    let out = tmp.path().join("capture");
+    let output = ticklab_run(
+        &out,
+        &[
+            "feed.source=\"capture\"".into(),
+            format!("feed.path={:?}", capture.display().to_string()),
+            "feed.loops=2".into(),
+            "run.messages=80000".into(),
+        ],
+    );
+    assert_ran(&output, "capture replay");
+    let s = summary(&out);
+    assert_eq!(s["verdict"], "complete", "{s}");
+    assert_accounted(&s);
+    // Two passes of 40,000 messages, the second renumbered to follow the first:
+    // refcore sees one gapless session of 80,000 and its End of Session once.
+    assert_eq!(u(&s, "ticks_sent"), 80_000, "{s}");
+    assert!(
+        s["feed"]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("capture "),
+        "{s}"
+    );
+    let refcore = refcore_summary(&out);
+    assert_eq!(refcore["messages"], "80000", "{refcore:?}");
+    assert_eq!(refcore["gaps"], "0", "{refcore:?}");
+    assert_eq!(refcore["end"], "feed-end-of-session", "{refcore:?}");
+    assert_eq!(refcore["triggers"], u(&s, "triggers").to_string());
+    assert_eq!(u(&s, "non_responses"), 0, "{s}");
+}

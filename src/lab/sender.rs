@@ -362,6 +362,8 @@ impl<P: Port> Sender<P> {
             };
             if !limit_reached {
                 self.stage_due(now);
+            } else if !self.source_done {
+                self.stage_end_of_session();
             }
             let due = self.due_prefix(now);
             if due > 0 {
@@ -420,18 +422,48 @@ impl<P: Port> Sender<P> {
             }
             let due = self.cfg.pacer.schedule(datagram.capture_ns);
             let slot = (self.staged_head + self.staged_count) % BURST;
-            let len = datagram.payload.len().min(self.slot_len);
-            let start = slot * self.slot_len;
-            self.staging[start..start + len].copy_from_slice(&datagram.payload[..len]);
+            let len = stage_into(
+                &mut self.staging,
+                &mut self.staged,
+                self.slot_len,
+                slot,
+                datagram.payload,
+                due.at_ns,
+            );
             if let Ok(packet) = Packet::new_checked(&datagram.payload[..len]) {
                 self.messages_staged += u64::from(packet.message_count());
             }
-            self.staged[slot] = Staged {
-                len,
-                due_mono: due.at_ns,
-            };
             self.staged_count += 1;
         }
+    }
+
+    /// At `run.messages`: the source is done, except that an End of Session that
+    /// follows at once is still sent (a capture of exactly `run.messages` ends as
+    /// it was captured, and the DUT sees the session end).
+    fn stage_end_of_session(&mut self) {
+        self.source_done = true;
+        if self.staged_count == BURST {
+            return;
+        }
+        let Some(datagram) = self.source.next_datagram() else {
+            return;
+        };
+        let is_end = Packet::new_checked(datagram.payload)
+            .is_ok_and(|p| p.count() == crate::proto::moldudp64::END_OF_SESSION_COUNT);
+        if !is_end {
+            return;
+        }
+        let due = self.cfg.pacer.schedule(datagram.capture_ns);
+        let slot = (self.staged_head + self.staged_count) % BURST;
+        stage_into(
+            &mut self.staging,
+            &mut self.staged,
+            self.slot_len,
+            slot,
+            datagram.payload,
+            due.at_ns,
+        );
+        self.staged_count += 1;
     }
 
     /// How many staged datagrams, from the head, are due at `now`.
@@ -698,6 +730,23 @@ impl<P: Port> Sender<P> {
     fn pending_ticks(&self) -> u64 {
         self.ticks.len() as u64
     }
+}
+
+/// Copies `payload` into staging slot `slot` (cut to the slot, which the source's
+/// `max_datagram_len` sized) and books its due time; returns the length staged.
+fn stage_into(
+    staging: &mut [u8],
+    staged: &mut [Staged; BURST],
+    slot_len: usize,
+    slot: usize,
+    payload: &[u8],
+    due_mono: u64,
+) -> usize {
+    let len = payload.len().min(slot_len);
+    let start = slot * slot_len;
+    staging[start..start + len].copy_from_slice(&payload[..len]);
+    staged[slot] = Staged { len, due_mono };
+    len
 }
 
 /// Whether the message at `sequence` should cause an order, and its instrument.

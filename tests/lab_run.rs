@@ -363,3 +363,32 @@ fn a_capture_replays_looped_and_renumbered_as_one_session() {
     assert_eq!(refcore["triggers"], u(&s, "triggers").to_string());
     assert_eq!(u(&s, "non_responses"), 0, "{s}");
 }
+
+#[test]
+fn orders_without_an_echo_are_matched_by_instrument() {
+    let tmp = tempfile::tempdir().unwrap();
+    for rule in ["trigger", "instrument"] {
+        let out = tmp.path().join(rule);
+        let output = ticklab_run(
+            &out,
+            &[
+                format!("correlate.rule={rule:?}"),
+                "run.messages=60000".into(),
+                "run.warmup_messages=100".into(),
+            ],
+        );
+        assert_ran(&output, rule);
+        let s = summary(&out);
+        assert_eq!(s["verdict"], "complete", "{rule}: {s}");
+        assert_accounted(&s);
+        // Every order names an instrument whose triggering tick went out before it.
+        assert!(u(&s, "matched") > 0, "{rule}: {s}");
+        assert_eq!(u(&s, "unsolicited"), 0, "{rule}: {s}");
+        assert_eq!(u(&s, "stale"), 0, "{rule}: {s}");
+        if rule == "instrument" {
+            // Every book message of a traded symbol expects an order: refcore
+            // answers only top-of-book changes, so most are non-responses.
+            assert!(u(&s, "triggers") > 10 * u(&s, "orders_received"), "{s}");
+        }
+    }
+}

@@ -183,7 +183,11 @@ fn is_enter_order(payload: &[u8]) -> bool {
 /// The correlation key material of one OUCH message: `None` unless it is a
 /// well-formed Enter Order.
 pub fn order_arrival(version: OuchVersion, payload: &[u8], rx_ns: u64) -> Option<OrderArrival> {
-    let symbol = |stock: Option<&[u8]>| stock.and_then(|s| <[u8; 8]>::try_from(s).ok());
+    let symbol = |stock: Option<&[u8]>| {
+        stock
+            .filter(|s| s.len() <= 8)
+            .map(crate::proto::pad_alpha::<8>)
+    };
     let (token, symbol) = match version {
         OuchVersion::V50 => {
             let msg = ouch50::parse_inbound(payload).ok()?;
@@ -217,4 +221,77 @@ pub fn is_garbage(reason: &CloseReason) -> bool {
             | CloseReason::UnknownPacketType { .. }
             | CloseReason::BadOrder(_)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refcore::book::Side;
+    use crate::refcore::order::{OrderConfig, OrderEncoder};
+    use crate::refcore::trigger::Trigger;
+
+    fn enter_order(version: OuchVersion, sequence: u64) -> Vec<u8> {
+        let mut encoder = OrderEncoder::new(OrderConfig {
+            version,
+            ..OrderConfig::default()
+        });
+        let trigger = Trigger {
+            sequence,
+            locate: 3,
+            stock: *b"MSFT    ",
+            book_side: Side::Buy,
+            price: 4_170_000,
+            message_type: b'A',
+        };
+        let mut buf = [0u8; 256];
+        let n = encoder.encode(&trigger, &mut buf).unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn an_enter_order_yields_its_echoed_sequence_and_symbol_in_both_versions() {
+        for version in [OuchVersion::V50, OuchVersion::V42] {
+            let order = enter_order(version, 4_217);
+            assert_eq!(
+                order_arrival(version, &order, 99),
+                Some(OrderArrival {
+                    rx_ns: 99,
+                    sequence: Some(4_217),
+                    symbol: Some(*b"MSFT    "),
+                }),
+                "OUCH {version}"
+            );
+            assert!(is_enter_order(&order));
+        }
+    }
+
+    #[test]
+    fn anything_but_a_well_formed_enter_order_yields_nothing() {
+        let order = enter_order(OuchVersion::V50, 7);
+        // Cut short: not well formed.
+        assert_eq!(
+            order_arrival(OuchVersion::V50, &order[..order.len() - 1], 1),
+            None
+        );
+        // Empty, and an unknown type.
+        assert_eq!(order_arrival(OuchVersion::V50, &[], 1), None);
+        assert_eq!(order_arrival(OuchVersion::V42, b"Zxyz", 1), None);
+        // An OUCH 4.2 Cancel Order ('X', token + shares): not an order to correlate.
+        let mut cancel = vec![b'X'];
+        cancel.extend_from_slice(b"00000000000007");
+        cancel.extend_from_slice(&0u32.to_be_bytes());
+        assert_eq!(order_arrival(OuchVersion::V42, &cancel, 1), None);
+        assert!(!is_enter_order(&cancel));
+    }
+
+    #[test]
+    fn garbage_close_reasons_are_told_from_orderly_and_link_ones() {
+        assert!(is_garbage(&CloseReason::UnknownPacketType {
+            type_byte: b'?',
+            stream_offset: 0
+        }));
+        assert!(!is_garbage(&CloseReason::ClientLogout));
+        assert!(!is_garbage(&CloseReason::PeerClosed));
+        assert!(!is_garbage(&CloseReason::ClientTimeout { silent_ns: 1 }));
+    }
 }

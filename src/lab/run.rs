@@ -510,8 +510,12 @@ fn control(
             None
         };
         if let Some(why) = why {
-            let log = match &dut {
-                Some(_) => {
+            let addr = gateway.addr;
+            let _ = gateway.finish();
+            // Stop the DUT first: its last words (why it gave up) are then in the log.
+            let log = match dut.take() {
+                Some((d, _)) => {
+                    d.stop(Duration::from_millis(200));
                     let tail = log_tail(&dut_log, 5);
                     if tail.is_empty() {
                         format!(" (its output, empty, is in {})", dut_log.display())
@@ -521,11 +525,6 @@ fn control(
                 }
                 None => String::new(),
             };
-            let addr = gateway.addr;
-            let _ = gateway.finish();
-            if let Some((d, _)) = dut.take() {
-                d.stop(Duration::from_millis(200));
-            }
             return Err(LabError::DutNotReady {
                 gateway: addr,
                 timeout: ready_timeout,
@@ -673,6 +672,18 @@ fn control(
             }
         }
         std::thread::sleep(CONTROL_TICK);
+    }
+
+    // A departure still pending here was seen in the same instant as the fault
+    // that stopped the feed (a killed DUT: its exit and its session's close come
+    // together): it is part of that fault, not news for nobody.
+    let stopped_early = shared.live.stop.load(Ordering::Acquire);
+    for d in departures.drain(..) {
+        if d.tolerated || (!stopped_early && !d.benign_when_fed) {
+            warnings.push(d.line);
+        } else if stopped_early {
+            faults.push(Fault { reason: d.line });
+        }
     }
 
     // End the session, let the sender take the last orders, stop the DUT.

@@ -96,6 +96,11 @@ fn a_dut_that_never_connects_fails_within_its_ready_timeout_naming_the_gateway()
         "no tick was sent, so there is no summary: {:?}",
         lab::list_dir(&out)
     );
+    let files = lab::list_dir(&out);
+    assert!(
+        !files.iter().any(|f| f.ends_with(".partial")),
+        "recording had not started, so no interval log was begun: {files:?}"
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use crate::proto::soupbintcp::RejectReason;
 use crate::proto::{ouch42, ouch50, OuchVersion};
 use crate::refcore::order::sequence_from_token;
 use crate::venue::gateway::GatewayEvent;
@@ -160,10 +161,15 @@ fn on_event(
             state.lock().unwrap_or_else(|e| e.into_inner()).logged_in_at = Some(now);
         }
         ServerEvent::Gateway(GatewayEvent::LoginRejected { reason }) => {
+            let text = match reason {
+                RejectReason::NotAuthorized => "A: not authorized".to_string(),
+                RejectReason::SessionNotAvailable => "S: session not available".to_string(),
+                RejectReason::Unknown(code) => format!("code {:?}", code as char),
+            };
             state
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .login_rejected = Some(format!("{reason:?}"));
+                .login_rejected = Some(text);
         }
         ServerEvent::Connected { peer, at_ns } => {
             state.lock().unwrap_or_else(|e| e.into_inner()).connected = Some((peer, at_ns));

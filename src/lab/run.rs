@@ -427,23 +427,6 @@ fn control(
             ..BookConfig::default()
         },
     );
-    let record_start = os::realtime_ns();
-    let (wire_recorder, mut wire_collector) = interval_recorder(record_start);
-    let (sched_recorder, mut sched_collector) = interval_recorder(record_start);
-    let comment = format!("ticklab run {run_id}: {{}} tick-to-trade, ns, clock kernel-software");
-    let mut wire_log = HlogWriter::new(
-        AtomicFile::create(&dir_path, "latency.hlog")?,
-        record_start,
-        Some(&comment.replace("{}", "wire")),
-    )
-    .map_err(|e| LabError::Internal(format!("latency.hlog: {e}")))?;
-    let mut sched_log = HlogWriter::new(
-        AtomicFile::create(&dir_path, "from-schedule.hlog")?,
-        record_start,
-        Some(&comment.replace("{}", "from-schedule")),
-    )
-    .map_err(|e| LabError::Internal(format!("from-schedule.hlog: {e}")))?;
-
     // The order gateway, then the DUT.
     let (order_tx, order_rx) = rtrb::RingBuffer::new(ORDER_RING);
     let ready_timeout = spec.dut.ready_timeout();
@@ -491,7 +474,7 @@ fn control(
             return Err(LabError::CancelledBeforeStart);
         } else if let Some(reason) = &state.login_rejected {
             Some(format!(
-                "its login was rejected ({reason}); the gateway accepts gateway.username = {:?}",
+                "its login was rejected ({reason}); the gateway accepts the login in gateway.username ({:?}) and gateway.password",
                 spec.gateway.username
             ))
         } else if let Some(status) = dut.as_mut().and_then(|(d, _)| d.try_exited()) {
@@ -535,6 +518,24 @@ fn control(
         std::thread::sleep(Duration::from_millis(5));
     }
     shared.log(format!("DUT logged in to the gateway at {}", gateway.addr));
+
+    // Recording starts with the feed: a run that never gets here leaves no logs.
+    let record_start = os::realtime_ns();
+    let (wire_recorder, mut wire_collector) = interval_recorder(record_start);
+    let (sched_recorder, mut sched_collector) = interval_recorder(record_start);
+    let comment = format!("ticklab run {run_id}: {{}} tick-to-trade, ns, clock kernel-software");
+    let mut wire_log = HlogWriter::new(
+        AtomicFile::create(&dir_path, "latency.hlog")?,
+        record_start,
+        Some(&comment.replace("{}", "wire")),
+    )
+    .map_err(|e| LabError::Internal(format!("latency.hlog: {e}")))?;
+    let mut sched_log = HlogWriter::new(
+        AtomicFile::create(&dir_path, "from-schedule.hlog")?,
+        record_start,
+        Some(&comment.replace("{}", "from-schedule")),
+    )
+    .map_err(|e| LabError::Internal(format!("from-schedule.hlog: {e}")))?;
 
     // The feed.
     let sender = Sender::new(

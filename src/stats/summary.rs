@@ -107,7 +107,7 @@ mod tests {
         assert_eq!(s.clamped, 3);
         assert_eq!(
             serde_json::to_string(&s).unwrap(),
-            r#"{"count":0,"min":0,"p50":0,"p90":0,"p99":0,"p99_9":0,"p99_99":0,"max":0,"mean":0.0,"clamped":3}"#
+            r#"{"count":0,"min":0,"p50":0,"p90":0,"p99":0,"p999":0,"p9999":0,"max":0,"mean":0.0,"clamped":3}"#
         );
     }
 

@@ -97,6 +97,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         let p = handle.progress();
         let (position, length) = match (p.ticks_total, p.duration, p.feed_elapsed) {
+            _ if p.phase == RunPhase::LoadingFeed => match p.feed_load {
+                Some((read, Some(total))) => (read.min(total), total),
+                _ => (0, 1),
+            },
             (Some(total), _, _) => (p.ticks_sent.min(total), total),
             (None, Some(d), Some(e)) => (e.min(d).as_millis() as u64, d.as_millis() as u64),
             _ => (0, 1),
@@ -157,6 +161,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 fn phase_name(phase: RunPhase) -> &'static str {
     match phase {
         RunPhase::Starting => "starting",
+        RunPhase::LoadingFeed => "loading the capture",
         RunPhase::WaitingForDut => "waiting for the DUT",
         RunPhase::Sending => "sending",
         RunPhase::Draining => "last orders",

@@ -97,6 +97,8 @@ pub enum LabError {
 #[serde(rename_all = "snake_case")]
 pub enum RunPhase {
     Starting,
+    /// Staging a capture in memory.
+    LoadingFeed,
     WaitingForDut,
     Sending,
     /// The feed is done; waiting out the correlation timeout.
@@ -117,6 +119,8 @@ pub struct Progress {
     pub duration: Option<Duration>,
     /// Time since the feed started.
     pub feed_elapsed: Option<Duration>,
+    /// While a capture loads: bytes read and the file's size.
+    pub feed_load: Option<(u64, Option<u64>)>,
     pub triggers: u64,
     pub orders: u64,
     pub matched: u64,
@@ -148,6 +152,7 @@ struct Shared {
     phase: Mutex<RunPhase>,
     percentiles: Mutex<Option<(u64, u64)>>,
     feed_started: Mutex<Option<Instant>>,
+    feed_load: Mutex<Option<(u64, Option<u64>)>>,
     log: Mutex<Vec<String>>,
     started: Instant,
     ticks_total: Option<u64>,
@@ -195,6 +200,7 @@ impl RunHandle {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .map(|t| t.elapsed()),
+            feed_load: *s.feed_load.lock().unwrap_or_else(|e| e.into_inner()),
             triggers: live.triggers.load(Ordering::Relaxed),
             orders: live.orders.load(Ordering::Relaxed),
             matched: live.matched.load(Ordering::Relaxed),
@@ -248,6 +254,7 @@ pub fn start(spec: RunSpec, options: RunOptions) -> Result<RunHandle, LabError> 
         phase: Mutex::new(RunPhase::Starting),
         percentiles: Mutex::new(None),
         feed_started: Mutex::new(None),
+        feed_load: Mutex::new(None),
         log: Mutex::new(Vec::new()),
         started: Instant::now(),
         ticks_total,
@@ -258,6 +265,11 @@ pub fn start(spec: RunSpec, options: RunOptions) -> Result<RunHandle, LabError> 
     let thread = std::thread::Builder::new()
         .name("tl-control".into())
         .spawn(move || {
+            if let Some(core) = spec.network.cores.control {
+                if let Err(e) = os::pin_current_thread(core) {
+                    thread_shared.log(format!("network.cores.control: {e}"));
+                }
+            }
             let result = control(spec, options, dir, run_id, started_at, &thread_shared);
             thread_shared.set_phase(RunPhase::Done);
             result
@@ -284,6 +296,21 @@ fn check_supported(spec: &RunSpec) -> Result<(), LabError> {
             value: format!("{value:?}"),
             what: "this build runs the lab over \"uring\" (kernel sockets) only; af_packet and dpdk are not built yet".into(),
         });
+    }
+    let allowed = os::allowed_cores();
+    let c = &spec.network.cores;
+    for (key, core) in [
+        ("network.cores.send", c.send),
+        ("network.cores.receive", c.receive),
+        ("network.cores.control", c.control),
+    ] {
+        if let Some(core) = core.filter(|core| !allowed.contains(core)) {
+            return Err(LabError::Unsupported {
+                key,
+                value: core.to_string(),
+                what: format!("a core this process may run on: {allowed:?}"),
+            });
+        }
     }
     match spec.network.timestamps {
         Timestamps::Auto | Timestamps::Software => Ok(()),
@@ -359,8 +386,12 @@ fn control(
             (Box::new(SyntheticSource::new(feed)), limit)
         }
         FeedSpec::Capture(capture) => {
-            let feed =
-                CaptureFeed::load(capture, |_| {}).map_err(|e| LabError::Feed(e.to_string()))?;
+            shared.set_phase(RunPhase::LoadingFeed);
+            let feed = CaptureFeed::load(capture, |p| {
+                *shared.feed_load.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((p.bytes_read, p.total_bytes));
+            })
+            .map_err(|e| LabError::Feed(e.to_string()))?;
             let limit = match spec.run.stop() {
                 Some(Stop::Messages(n)) => Limit::Messages(n),
                 Some(Stop::After(d)) => Limit::Duration(d),
@@ -562,6 +593,8 @@ fn control(
     let send_thread = std::thread::Builder::new()
         .name("tl-send".into())
         .spawn(move || {
+            // The core was checked against this process's set at the start; a
+            // failure here (the set changed under us) leaves the thread unpinned.
             if let Some(core) = send_core {
                 let _ = os::pin_current_thread(core);
             }

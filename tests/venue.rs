@@ -418,7 +418,16 @@ fn orders_are_answered_per_mode_and_decoded_by_the_client() {
 /// it, and once a warm-up order has been through, every read is kernel-stamped.
 #[test]
 fn kernel_rx_stamps_lie_between_the_write_and_the_report() {
-    let clock = KernelRxClock::new();
+    kernel_rx_stamps_with(KernelRxClock::new());
+}
+
+/// The same through io_uring (`nic::uring_tcp`), as the lab's socket backend reads.
+#[test]
+fn kernel_rx_stamps_through_io_uring_lie_between_the_write_and_the_report() {
+    kernel_rx_stamps_with(KernelRxClock::with_io_uring());
+}
+
+fn kernel_rx_stamps_with(clock: KernelRxClock) {
     let unstamped = clock.unstamped_counter();
     let venue = Venue::start_with_clock(server_config(AnswerMode::Accept, OuchVersion::V50), clock);
     let mut dut = Dut::connect(venue.addr, client_config("SECRET"));

@@ -1,6 +1,7 @@
-//! The order gateway's thread: the venue's blocking SoupBinTCP server with kernel
-//! software RX timestamps, whose orders go to the send thread through a wait-free
-//! SPSC ring and whose session events go to the control thread.
+//! The order gateway's thread: the venue's SoupBinTCP server, reading the DUT's
+//! session through io_uring with kernel software RX timestamps
+//! (`KernelRxClock::with_io_uring`), whose orders go to the send thread through a
+//! wait-free SPSC ring and whose session events go to the control thread.
 //!
 //! The thread blocks in `read` (with a timeout at the session's next deadline), so it
 //! never spins. Per order it decodes the OUCH message in place and pushes a `Copy`
@@ -91,7 +92,7 @@ impl GatewayThread {
         let addr = server.local_addr();
         let stop = server.stop_handle();
         let state = Arc::new(Mutex::new(GatewayState::default()));
-        let mut clock = KernelRxClock::new();
+        let mut clock = KernelRxClock::with_io_uring();
         let unstamped = clock.unstamped_counter();
         let version = spec.ouch;
         let thread_state = Arc::clone(&state);

@@ -908,7 +908,7 @@ fn control(
 }
 
 const TIMESTAMP_SOURCE: &str =
-    "kernel software SO_TIMESTAMPING: feed TX from the UDP socket's error queue, order RX from the TCP session's control messages";
+    "kernel software SO_TIMESTAMPING over io_uring: feed TX from the UDP socket's error queue, order RX from the TCP session's control messages";
 
 /// A UDP port nobody on `addr` uses now, for `network.feed_port = 0`.
 fn free_udp_port(addr: std::net::Ipv4Addr) -> Result<u16, LabError> {

@@ -11,7 +11,9 @@
 //! - [`timestamp`]: `SO_TIMESTAMPING` flags and pure parsing of the kernel's control
 //!   messages into [`timestamp::KernelTimestamp`]s that know their clock domain;
 //! - [`uring`]: UDP (unicast or multicast) over io_uring, kernel software timestamps,
-//!   no privileges.
+//!   no privileges;
+//! - [`uring_tcp`]: the order session's TCP reads over io_uring, with the kernel's
+//!   software RX stamp of each read.
 //!
 //! Linux on 64-bit targets only: the control-message layouts are those.
 //!
@@ -30,6 +32,7 @@
 mod sys;
 pub mod timestamp;
 pub mod uring;
+pub mod uring_tcp;
 
 use std::io;
 

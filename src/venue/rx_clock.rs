@@ -60,6 +60,7 @@ use super::server::{ClockDomain, RxClock};
 use crate::nic::timestamp::{
     self, CONTROL_BUFFER_LEN, SOF_TIMESTAMPING_RX_SOFTWARE, SOF_TIMESTAMPING_SOFTWARE,
 };
+use crate::nic::uring_tcp::StampedStreamReceiver;
 
 /// Generate software stamps on receive (`RX_SOFTWARE`) and report them in control
 /// messages (`SOFTWARE`); the kernel needs both.
@@ -91,6 +92,16 @@ impl UnstampedReads {
 pub struct KernelRxClock {
     control: [u8; CONTROL_BUFFER_LEN],
     unstamped: UnstampedReads,
+    uring: Uring,
+}
+
+/// Whether reads go through io_uring ([`KernelRxClock::with_io_uring`]).
+#[derive(Debug)]
+enum Uring {
+    Off,
+    /// Wanted; the ring is made when the connection is attached.
+    Wanted,
+    On(Box<StampedStreamReceiver>),
 }
 
 impl Default for KernelRxClock {
@@ -104,6 +115,16 @@ impl KernelRxClock {
         KernelRxClock {
             control: [0; CONTROL_BUFFER_LEN],
             unstamped: UnstampedReads::default(),
+            uring: Uring::Off,
+        }
+    }
+
+    /// The same stamps, with each read an `IORING_OP_RECVMSG` (`nic::uring_tcp`)
+    /// instead of a `recvmsg(2)` call: the socket backend's order session.
+    pub fn with_io_uring() -> Self {
+        KernelRxClock {
+            uring: Uring::Wanted,
+            ..Self::new()
         }
     }
 
@@ -144,10 +165,28 @@ impl RxClock for KernelRxClock {
     }
 
     fn attach(&mut self, stream: &TcpStream) -> io::Result<()> {
-        timestamp::enable(stream, RX_SOFTWARE_FLAGS)
+        timestamp::enable(stream, RX_SOFTWARE_FLAGS)?;
+        if matches!(self.uring, Uring::Wanted) {
+            self.uring = Uring::On(Box::new(StampedStreamReceiver::new(stream)?));
+        }
+        Ok(())
     }
 
     fn read_stamped(&mut self, stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<(usize, u64)> {
+        if let Uring::On(receiver) = &mut self.uring {
+            // io_uring ignores SO_RCVTIMEO: the stream's read timeout becomes a
+            // linked timeout, so the session's timers fire on time either way.
+            let read = receiver.recv(buf, stream.read_timeout()?)?;
+            let ns = match read.stamp {
+                Some(stamp) => stamp.ns,
+                None if read.len == 0 => realtime_ns(),
+                None => {
+                    self.unstamped.0.fetch_add(1, Ordering::Relaxed);
+                    realtime_ns()
+                }
+            };
+            return Ok((read.len, ns));
+        }
         // Blocking, so the stream's read timeout applies as it does to `read`.
         let received = timestamp::recv_with_control(stream, buf, &mut self.control, 0)?;
         if received.len == 0 {

@@ -180,6 +180,17 @@ fn the_default_lab_runs_and_accounts_for_every_tick() {
     assert_eq!(env["clock_domain"], "kernel_software");
     assert_eq!(env["kernel"]["sysname"], "Linux");
     assert!(env["build"]["git_rev"].is_string());
+    // The TSC was calibrated before and after the feed (x86_64 has one).
+    if cfg!(target_arch = "x86_64") {
+        let tsc = &env["tsc_calibration"];
+        let hz = tsc["start"]["hz_vs_monotonic_raw"].as_f64().unwrap_or(0.0);
+        assert!(hz > 1e8, "TSC rate {hz} Hz: {env:#}");
+        assert!(tsc["end"]["hz_vs_realtime"].as_f64().is_some(), "{env:#}");
+        assert!(
+            tsc["drift_ppm_vs_monotonic_raw"].as_f64().is_some(),
+            "{env:#}"
+        );
+    }
 
     // HdrHistogram's reference implementation reads our interval log and counts
     // what summary.json counts, and prints our latency.hgrm line for line.

@@ -587,7 +587,7 @@ const CPUS_ISOLATED: &str = "/sys/devices/system/cpu/isolated";
 ///
 /// Fields read from `/proc` and `/sys` are `"unknown"` when the file could not be
 /// read. CPU lists are in the kernel's own format (`0-3,8`; [`parse_cpu_list`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostEnv {
     pub hostname: String,
     pub kernel: KernelInfo,
@@ -619,6 +619,63 @@ pub struct HostEnv {
     pub ticklab_command: Vec<String>,
     /// When the run started, RFC 3339 UTC.
     pub started_at: String,
+    /// The TSC fitted against the kernel clocks before and after the feed, and how
+    /// far it drifted between the two; `None` before the run has it (or without a
+    /// TSC), with the reason in `tsc_calibration_error`.
+    #[serde(default)]
+    pub tsc_calibration: Option<TscCalibrationRecord>,
+    #[serde(default)]
+    pub tsc_calibration_error: Option<String>,
+}
+
+/// One TSC calibration window, as `env.json` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TscWindow {
+    /// TSC ticks per second against `CLOCK_MONOTONIC_RAW` (the oscillator's rate).
+    pub hz_vs_monotonic_raw: f64,
+    /// TSC ticks per second against `CLOCK_REALTIME` (includes any NTP/PTP slew).
+    pub hz_vs_realtime: f64,
+    /// RMS of the residuals of the two fits, ns.
+    pub residual_rms_ns: [f64; 2],
+    pub samples: usize,
+    pub window_s: f64,
+}
+
+impl From<&crate::time::calibrate::Calibration> for TscWindow {
+    fn from(c: &crate::time::calibrate::Calibration) -> Self {
+        TscWindow {
+            hz_vs_monotonic_raw: c.monotonic_raw.hz(),
+            hz_vs_realtime: c.realtime.hz(),
+            residual_rms_ns: [c.monotonic_raw.residual_rms_ns, c.realtime.residual_rms_ns],
+            samples: c.monotonic_raw.samples,
+            window_s: c.elapsed.as_secs_f64(),
+        }
+    }
+}
+
+/// The TSC calibrated at the start of the run and again at its end.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TscCalibrationRecord {
+    pub start: TscWindow,
+    pub end: Option<TscWindow>,
+    /// `(end − start) / start` of the rate against `CLOCK_MONOTONIC_RAW`, in parts
+    /// per million: how much the TSC's own rate moved during the run.
+    pub drift_ppm_vs_monotonic_raw: Option<f64>,
+    /// The same against `CLOCK_REALTIME`: adds what a time daemon did to the clock.
+    pub drift_ppm_vs_realtime: Option<f64>,
+}
+
+impl TscCalibrationRecord {
+    pub fn new(start: TscWindow, end: Option<TscWindow>) -> Self {
+        let ppm = |a: f64, b: f64| (b - a) / a * 1e6;
+        TscCalibrationRecord {
+            start,
+            end,
+            drift_ppm_vs_monotonic_raw: end
+                .map(|e| ppm(start.hz_vs_monotonic_raw, e.hz_vs_monotonic_raw)),
+            drift_ppm_vs_realtime: end.map(|e| ppm(start.hz_vs_realtime, e.hz_vs_realtime)),
+        }
+    }
 }
 
 impl HostEnv {
@@ -687,6 +744,8 @@ impl HostEnv {
             build: BuildRecord::from(&BUILD),
             ticklab_command: argv,
             started_at: rfc3339_utc(started_at),
+            tsc_calibration: None,
+            tsc_calibration_error: None,
         }
     }
 }
@@ -1140,6 +1199,8 @@ mod tests {
             build: BuildRecord::from(&BUILD),
             ticklab_command: argv,
             started_at: "2026-11-24T10:15:30.250Z".to_owned(),
+            tsc_calibration: None,
+            tsc_calibration_error: None,
         };
         assert_eq!(env, expected);
     }

@@ -568,6 +568,11 @@ fn control(
     )
     .map_err(|e| LabError::Internal(format!("from-schedule.hlog: {e}")))?;
 
+    // The TSC against the kernel clocks, before the feed and again after it: its
+    // rate and drift go into env.json (the socket backend's figures do not use the
+    // TSC; the record says what it would have measured with).
+    let tsc_start = calibrate_tsc();
+
     // The feed.
     let sender = Sender::new(
         SenderConfig {
@@ -730,6 +735,7 @@ fn control(
     let outcome: SenderOutcome = send_thread
         .join()
         .map_err(|_| LabError::Internal("the send thread panicked".into()))?;
+    let tsc_end = calibrate_tsc();
     let dut_report = dut.take().map(|(d, argv)| {
         let exit = d.stop(spec_stop_timeout(&spec.dut));
         DutReport {
@@ -893,13 +899,23 @@ fn control(
         hgrm_unit_ratio: HGRM_UNIT_RATIO,
     };
     results::write_json(&dir_path, "summary.json", &summary)?;
-    let env = HostEnv::collect(
+    let mut env = HostEnv::collect(
         domain,
         TIMESTAMP_SOURCE,
         cores_used,
         options.argv,
         started_at,
     );
+    match tsc_start {
+        Ok(start) => {
+            env.tsc_calibration = Some(results::TscCalibrationRecord::new(
+                results::TscWindow::from(&start),
+                tsc_end.as_ref().ok().map(results::TscWindow::from),
+            ));
+            env.tsc_calibration_error = tsc_end.err().map(|e| format!("at the end: {e}"));
+        }
+        Err(e) => env.tsc_calibration_error = Some(e.to_string()),
+    }
     results::write_json(&dir_path, "env.json", &env)?;
     Ok(RunResults {
         dir: dir_path,
@@ -909,6 +925,11 @@ fn control(
 
 const TIMESTAMP_SOURCE: &str =
     "kernel software SO_TIMESTAMPING over io_uring: feed TX from the UDP socket's error queue, order RX from the TCP session's control messages";
+
+/// TSC calibration windows: 20 points over 200 ms.
+fn calibrate_tsc() -> Result<crate::time::calibrate::Calibration, crate::time::Error> {
+    crate::time::calibrate::calibrate(Duration::from_millis(200), 20)
+}
 
 /// A UDP port nobody on `addr` uses now, for `network.feed_port = 0`.
 fn free_udp_port(addr: std::net::Ipv4Addr) -> Result<u16, LabError> {

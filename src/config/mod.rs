@@ -80,6 +80,7 @@ pub struct RunSpec {
     pub correlate: CorrelateSpec,
     pub run: RunLength,
     pub results: ResultsSpec,
+    pub clock: ClockSpec,
 }
 
 /// Where the market data comes from (`[feed]`, tagged by `source`).
@@ -387,6 +388,20 @@ impl RunLength {
             (None, None) => None,
         }
     }
+}
+
+/// The clock the figures are certified on (`[clock]`): whether ptp4l must be locked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSpec {
+    /// Refuse to start unless ptp4l answers and is locked; a loss of sync mid-run
+    /// makes the run incomplete.
+    pub require_ptp: bool,
+    /// The largest |offset from master| a sample may have to count as in sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_offset_ns: Option<u64>,
+    /// ptp4l's management socket; when it answers, the run monitors sync anyway.
+    pub ptp_uds: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -314,6 +314,7 @@ pub(crate) static SPEC: Table = Table {
         required("correlate", Kind::Table(&CORRELATE), "a table"),
         required("run", Kind::Table(&RUN), "a table"),
         required("results", Kind::Table(&RESULTS), "a table"),
+        required("clock", Kind::Table(&CLOCK), "a table"),
     ],
     tag: None,
     exclusive: &[],
@@ -614,6 +615,29 @@ static RUN: Table = Table {
     ],
     tag: None,
     exclusive: &["duration_s", "messages"],
+};
+
+static CLOCK: Table = Table {
+    path: "clock",
+    keys: &[
+        required(
+            "require_ptp",
+            Kind::Bool,
+            "true (refuse to start unless ptp4l is locked, end incomplete if sync is lost) or false",
+        ),
+        key(
+            "max_offset_ns",
+            U64,
+            "the largest |offset from master| in ns a sample may have, 1 or more (MiFID II RTS 25 allows 100000)",
+        ),
+        required(
+            "ptp_uds",
+            Kind::Str,
+            "the path of ptp4l's management socket (its uds_address), like \"/var/run/ptp4l\"",
+        ),
+    ],
+    tag: None,
+    exclusive: &[],
 };
 
 static RESULTS: Table = Table {

@@ -241,6 +241,8 @@ fn every_variant(capture: &Path) -> Vec<RunSpec> {
     capture_spec.correlate.symbols = vec!["IBM".into()];
     capture_spec.network.backend = Backend::AfPacket;
     capture_spec.network.timestamps = Timestamps::Hardware;
+    capture_spec.clock.require_ptp = true;
+    capture_spec.clock.max_offset_ns = Some(100_000);
     let mut specs = vec![full, capture_spec];
     for mode in [
         Mode::FixedRate { per_second: 1e5 },
@@ -505,7 +507,7 @@ fn errors_name_the_origin_the_key_and_what_is_valid() {
         (
             None,
             vec!["pase.mode=x"],
-            "--set: pase: unknown key; expected one of the keys of the top level: feed, pace, network, dut, gateway, correlate, run, results".into(),
+            "--set: pase: unknown key; expected one of the keys of the top level: feed, pace, network, dut, gateway, correlate, run, results, clock".into(),
         ),
         (
             None,
@@ -532,6 +534,16 @@ fn errors_name_the_origin_the_key_and_what_is_valid() {
             None,
             vec!["pace.mode=warp"],
             "--set: pace.mode = \"warp\": expected one of \"original\", \"scaled\", \"fixed_rate\", \"top_speed\", \"bursts\"".into(),
+        ),
+        (
+            None,
+            vec!["clock.max_offset_ns=0"],
+            "--set: clock.max_offset_ns = 0: expected 1 ns or more (MiFID II RTS 25 allows 100000 for high-frequency trading)".into(),
+        ),
+        (
+            None,
+            vec!["clock.require_ptp=\"yes\""],
+            "--set: clock.require_ptp = \"yes\": expected true (refuse to start unless ptp4l is locked, end incomplete if sync is lost) or false".into(),
         ),
         (None, vec!["network.feed_port=70000"], "--set: network.feed_port = 70000: expected a UDP port from 1 to 65535, or 0 for a free port the lab picks".into()),
         (None, vec!["feed.seed=-1"], "--set: feed.seed = -1: expected an integer from 0 to 2^63-1".into()),

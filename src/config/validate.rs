@@ -127,7 +127,27 @@ pub(super) fn check(spec: &RunSpec) -> Result<(), Problem> {
     gateway(spec)?;
     correlate(spec)?;
     run(spec)?;
-    results(spec)
+    results(spec)?;
+    clock(spec)
+}
+
+fn clock(spec: &RunSpec) -> Result<(), Problem> {
+    let c = &spec.clock;
+    if c.max_offset_ns == Some(0) {
+        return Err(problem(
+            "clock.max_offset_ns",
+            0,
+            "1 ns or more (MiFID II RTS 25 allows 100000 for high-frequency trading)",
+        ));
+    }
+    if c.ptp_uds.as_os_str().is_empty() {
+        return Err(problem(
+            "clock.ptp_uds",
+            quoted(""),
+            "the path of ptp4l's management socket, like \"/var/run/ptp4l\"",
+        ));
+    }
+    Ok(())
 }
 
 fn feed(spec: &RunSpec) -> Result<(), Problem> {

@@ -12,6 +12,9 @@
 //! `Sub`. This module must never compare clocks silently: crossing domains goes
 //! through a fitted [`calibrate::Fit`] or fails.
 //!
+//! [`sync`] judges a run's PTP sync from ptp4l's answers (in sync, steps, losses,
+//! MiFID II RTS 25), without I/O.
+//!
 //! ```
 //! use ticklab::time::{Nanos, Timestamp, Tsc};
 //! let start = Timestamp::<Tsc>::from_ns(1_000);
@@ -37,6 +40,7 @@
 //! ```
 
 pub mod calibrate;
+pub mod sync;
 pub mod tsc;
 
 use std::fmt;

@@ -32,7 +32,9 @@
 //! - [`time`]: timestamps that carry their clock domain as a type, TSC detection and
 //!   least-squares TSC calibration against the kernel clocks;
 //! - [`lab`]: the run orchestrator behind `ticklab run`: feed, pacing, port, order
-//!   gateway, DUT, correlation and recording on their threads, and the results.
+//!   gateway, DUT, correlation and recording on their threads, and the results;
+//! - [`report`]: a results directory read back and checked, rendered as text,
+//!   markdown or JSON (`ticklab report`).
 
 pub mod build_info;
 pub mod capture;
@@ -46,6 +48,7 @@ pub mod nic;
 pub mod pace;
 pub mod proto;
 pub mod refcore;
+pub mod report;
 pub mod stats;
 pub mod time;
 pub mod venue;

@@ -5,6 +5,7 @@
 
 pub mod decode;
 pub mod gen;
+pub mod report;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,7 @@ pub enum Command {
     Gen(gen::GenArgs),
     Decode(decode::DecodeArgs),
     Run(run::RunArgs),
+    Report(report::ReportArgs),
 }
 
 fn crate_version() -> &'static str {
@@ -52,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Gen(args) => gen::run(args),
         Command::Decode(args) => decode::run(args),
         Command::Run(args) => run::run(args),
+        Command::Report(args) => report::run(args),
     }
 }
 
@@ -65,6 +68,9 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.downcast_ref::<UsageError>().is_some() {
             return exit::USAGE;
+        }
+        if cause.downcast_ref::<report::BadRun>().is_some() {
+            return exit::DATA;
         }
         if let Some(e) = cause.downcast_ref::<ticklab::decode::DecodeError>() {
             if e.is_data_error() {

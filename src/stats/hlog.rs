@@ -174,18 +174,37 @@ pub struct HlogLog {
     /// The number of the last line if it was cut short (no newline, and unreadable)
     /// and therefore left out.
     pub incomplete_last_line: Option<usize>,
+    /// Lines skipped as unreadable by [`read_hlog_lenient`], with why (always empty
+    /// from [`read_hlog`], which fails on the first).
+    pub skipped_lines: Vec<(usize, String)>,
 }
 
 impl HlogLog {
     /// What a reader should be told about the log, if anything: that its last line
     /// was incomplete and how much was recovered.
     pub fn warning(&self) -> Option<String> {
-        self.incomplete_last_line.map(|line| {
+        let incomplete = self.incomplete_last_line.map(|line| {
             format!(
                 "recovered {} intervals; the last line (line {line}) was incomplete",
                 self.intervals.len()
             )
-        })
+        });
+        let skipped = (!self.skipped_lines.is_empty()).then(|| {
+            let lines: Vec<String> = self
+                .skipped_lines
+                .iter()
+                .map(|(l, _)| l.to_string())
+                .collect();
+            format!(
+                "skipped {} unreadable lines ({})",
+                self.skipped_lines.len(),
+                lines.join(", ")
+            )
+        });
+        match (incomplete, skipped) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        }
     }
 
     /// All intervals added together, in a histogram with the first interval's bounds
@@ -210,6 +229,16 @@ impl HlogLog {
 /// in [`HlogLog::incomplete_last_line`] (see [`HlogLog::warning`]) instead of failing
 /// the whole log; an unreadable line anywhere else is [`HlogError::Line`].
 pub fn read_hlog(bytes: &[u8]) -> Result<HlogLog, HlogError> {
+    read_hlog_with(bytes, false)
+}
+
+/// [`read_hlog`], except that an unreadable line in the middle is skipped and
+/// listed in [`HlogLog::skipped_lines`] instead of failing the log (`--lenient`).
+pub fn read_hlog_lenient(bytes: &[u8]) -> Result<HlogLog, HlogError> {
+    read_hlog_with(bytes, true)
+}
+
+fn read_hlog_with(bytes: &[u8], lenient: bool) -> Result<HlogLog, HlogError> {
     let mut log = HlogLog::default();
     let mut deserializer = Deserializer::new();
     let mut decoded = Vec::new();
@@ -236,6 +265,9 @@ pub fn read_hlog(bytes: &[u8]) -> Result<HlogLog, HlogError> {
             Ok(Some(Entry::Interval(interval))) => log.intervals.push(interval),
             Ok(None) => {}
             Err(_) if !terminated => log.incomplete_last_line = Some(line_number),
+            Err(HlogError::Line { line, reason }) if lenient => {
+                log.skipped_lines.push((line, reason))
+            }
             Err(error) => return Err(error),
         }
     }
@@ -478,6 +510,12 @@ mod tests {
         garbage[7] = "this is not an interval".into();
         let err = read_hlog(garbage.join("\n").as_bytes()).unwrap_err();
         assert!(matches!(err, HlogError::Line { line: 8, .. }), "{err}");
+        // Lenient: the line is skipped, counted and named; the others are read.
+        let read = read_hlog_lenient(garbage.join("\n").as_bytes()).unwrap();
+        assert_eq!(read.intervals.len(), 2);
+        assert_eq!(read.skipped_lines.len(), 1);
+        assert_eq!(read.skipped_lines[0].0, 8);
+        assert_eq!(read.warning().unwrap(), "skipped 1 unreadable lines (8)");
         assert_eq!(
             err.to_string(),
             "interval log line 8: not a comment, a legend or an interval (start,length,max,histogram)"

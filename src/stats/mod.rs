@@ -56,7 +56,7 @@ mod recorder;
 mod summary;
 
 pub use hgrm::{write_percentile_distribution, JavaPercentiles, PercentileStep};
-pub use hlog::{read_hlog, HlogError, HlogInterval, HlogLog, HlogWriter};
+pub use hlog::{read_hlog, read_hlog_lenient, HlogError, HlogInterval, HlogLog, HlogWriter};
 pub use recorder::{interval_recorder, Interval, IntervalCollector, Recorder, StatsError};
 pub use summary::LatencySummary;
 

@@ -12,6 +12,11 @@
 //! `Sub`. This module must never compare clocks silently: crossing domains goes
 //! through a fitted [`calibrate::Fit`] or fails.
 //!
+//! - [`tsc`]: invariant-TSC and kernel clock source detection, TSC reads;
+//! - [`calibrate`]: least-squares TSC calibration against the kernel clocks;
+//! - [`phc`]: PTP hardware clocks (`/dev/ptpN`, the `PTP_SYS_OFFSET*` offsets) and
+//!   each interface's timestamping capabilities, PHC and best timestamp source.
+//!
 //! ```
 //! use ticklab::time::{Nanos, Timestamp, Tsc};
 //! let start = Timestamp::<Tsc>::from_ns(1_000);
@@ -37,6 +42,7 @@
 //! ```
 
 pub mod calibrate;
+pub mod phc;
 pub mod tsc;
 
 use std::fmt;

@@ -12,8 +12,12 @@
 //! `Sub`. This module must never compare clocks silently: crossing domains goes
 //! through a fitted [`calibrate::Fit`] or fails.
 //!
-//! [`sync`] judges a run's PTP sync from ptp4l's answers (in sync, steps, losses,
-//! MiFID II RTS 25), without I/O.
+//! - [`tsc`]: invariant-TSC and kernel clock source detection, TSC reads;
+//! - [`calibrate`]: least-squares TSC calibration against the kernel clocks;
+//! - [`phc`]: PTP hardware clocks (`/dev/ptpN`, the `PTP_SYS_OFFSET*` offsets) and
+//!   each interface's timestamping capabilities, PHC and best timestamp source;
+//! - [`sync`]: judging a run's PTP sync from ptp4l's answers (in sync, steps,
+//!   losses, MiFID II RTS 25), without I/O.
 //!
 //! ```
 //! use ticklab::time::{Nanos, Timestamp, Tsc};
@@ -40,6 +44,7 @@
 //! ```
 
 pub mod calibrate;
+pub mod phc;
 pub mod sync;
 pub mod tsc;
 

@@ -3,6 +3,7 @@
 //! Exit codes follow sysexits: 65 for bad input data, 66 for a missing input file,
 //! 74 for an I/O error, 64 for a bad argument value.
 
+pub mod clock;
 pub mod decode;
 pub mod gen;
 pub mod report;
@@ -25,6 +26,7 @@ pub enum Command {
     Decode(decode::DecodeArgs),
     Run(run::RunArgs),
     Report(report::ReportArgs),
+    Clock(clock::ClockArgs),
 }
 
 fn crate_version() -> &'static str {
@@ -55,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Decode(args) => decode::run(args),
         Command::Run(args) => run::run(args),
         Command::Report(args) => report::run(args),
+        Command::Clock(args) => clock::run(args),
     }
 }
 

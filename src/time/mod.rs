@@ -16,6 +16,7 @@
 //! - [`calibrate`]: least-squares TSC calibration against the kernel clocks;
 //! - [`phc`]: PTP hardware clocks (`/dev/ptpN`, the `PTP_SYS_OFFSET*` offsets) and
 //!   each interface's timestamping capabilities, PHC and best timestamp source;
+//! - [`inventory`]: what clocks this host offers (`ticklab clock`);
 //! - [`sync`]: judging a run's PTP sync from ptp4l's answers (in sync, steps,
 //!   losses, MiFID II RTS 25), without I/O.
 //!
@@ -44,6 +45,7 @@
 //! ```
 
 pub mod calibrate;
+pub mod inventory;
 pub mod phc;
 pub mod sync;
 pub mod tsc;

@@ -135,3 +135,135 @@ fn report_renders_a_run_and_names_every_damage() {
     assert_eq!(out.status.code(), Some(65));
     assert!(text(&out.stderr).contains("not a results directory"));
 }
+
+/// A small default lab into `dir`, with `extra` refcore arguments.
+fn small_run(dir: &Path, refcore_extra: &[&str]) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ticklab"));
+    cmd.args([
+        "run",
+        "--set",
+        "run.messages=60000",
+        "--set",
+        "run.warmup_messages=100",
+        "--set",
+        "pace.mode=\"fixed_rate\"",
+        "--set",
+        "pace.per_second=40000",
+        "--set",
+        "correlate.timeout_ms=500",
+    ]);
+    if !refcore_extra.is_empty() {
+        let mut args: Vec<String> = [
+            "refcore",
+            "--feed",
+            "{feed}",
+            "--iface-addr",
+            "{iface_addr}",
+            "--gateway",
+            "{gateway}",
+            "--user",
+            "{username}",
+            "--password",
+            "{password}",
+            "--ouch",
+            "{ouch}",
+            "--rule",
+            "{trigger_rule}",
+            "--symbols",
+            "{symbols}",
+        ]
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect();
+        args.extend(refcore_extra.iter().map(|s| format!("{s:?}")));
+        cmd.arg("--set")
+            .arg(format!("dut.command=[{}]", args.join(", ")));
+    }
+    let output = cmd.arg("--out").arg(dir).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+#[test]
+fn compare_tells_a_slower_dut_from_a_rerun() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (base, rerun, slower) = (
+        tmp.path().join("base"),
+        tmp.path().join("rerun"),
+        tmp.path().join("slower"),
+    );
+    small_run(&base, &[]);
+    small_run(&rerun, &[]);
+    small_run(&slower, &["--delay-ns", "200000"]);
+    // Two runs of one build: their p50s differ by this machine's run-to-run noise
+    // (a shared 2-core VM, dev builds), which the thresholds must sit above.
+    let out = Command::new(env!("CARGO_BIN_EXE_ticklab"))
+        .args(["compare", "--threshold", "p50=100"])
+        .arg(&base)
+        .arg(&rerun)
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{shown}{}", text(&out.stderr));
+    assert!(shown.contains("verdict: no significant change"), "{shown}");
+    assert!(
+        !shown.contains("warning"),
+        "one build, one host, one DUT: {shown}"
+    );
+    assert!(shown.contains("Mann-Whitney U: z = "), "{shown}");
+
+    // A DUT that waits 200 µs more per order: p50 grows by far more than 100%.
+    let out = Command::new(env!("CARGO_BIN_EXE_ticklab"))
+        .args(["compare", "--threshold", "p50=100", "--format", "json"])
+        .arg(&base)
+        .arg(&slower)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["verdict"], "regression");
+    let p50 = &json["comparison"]["percentiles"][0];
+    assert_eq!(p50["name"], "p50");
+    assert_eq!(p50["judgement"], "regression");
+    assert!(p50["delta_ns"].as_i64().unwrap() >= 190_000, "{p50}");
+    // The DUT command differs, and the comparison says so.
+    let warnings = json["warnings"].to_string();
+    assert!(warnings.contains("DUT command differs"), "{warnings}");
+    assert!(warnings.contains("--delay-ns 200000 (new)"), "{warnings}");
+    // And back: an improvement is not a regression.
+    let out = Command::new(env!("CARGO_BIN_EXE_ticklab"))
+        .args(["compare", "--threshold", "p50=100"])
+        .arg(&slower)
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("verdict: improvement"));
+
+    // Errors exit 2, naming what is wrong.
+    let out = Command::new(env!("CARGO_BIN_EXE_ticklab"))
+        .args(["compare", "--threshold", "p42=5"])
+        .arg(&base)
+        .arg(&rerun)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("threshold \"p42\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_ticklab"))
+        .arg("compare")
+        .arg(&base)
+        .arg(tmp.path().join("nowhere"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not a results directory"));
+}

@@ -4,6 +4,7 @@
 //! 74 for an I/O error, 64 for a bad argument value.
 
 pub mod clock;
+pub mod compare;
 pub mod decode;
 pub mod gen;
 pub mod report;
@@ -27,6 +28,7 @@ pub enum Command {
     Run(run::RunArgs),
     Report(report::ReportArgs),
     Clock(clock::ClockArgs),
+    Compare(compare::CompareArgs),
 }
 
 fn crate_version() -> &'static str {
@@ -58,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args),
         Command::Report(args) => report::run(args),
         Command::Clock(args) => clock::run(args),
+        Command::Compare(args) => compare::run(args),
     }
 }
 

@@ -11,6 +11,9 @@
 //! percentiles come from its interval log (the recorded distribution itself); a
 //! log whose count disagrees with `summary.json` is reported, never reconciled.
 //!
+//! [`compare`] judges two runs' distributions against each other (regression,
+//! improvement, no significant change).
+//!
 //! It never writes into a results directory.
 //!
 //! ```no_run
@@ -19,6 +22,8 @@
 //! print!("{}", render(&run, Format::Markdown));
 //! # Ok::<(), ticklab::report::ReportError>(())
 //! ```
+
+pub mod compare;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -51,6 +56,8 @@ pub struct LoadedRun {
     pub dir: PathBuf,
     pub summary: Summary,
     pub env: HostEnv,
+    /// `spec.toml`, the spec as run (placeholders unsubstituted).
+    pub spec: toml::Table,
     /// Every interval of `latency.hlog` added together.
     pub histogram: Histogram<u64>,
     /// Intervals read from the log.
@@ -78,6 +85,17 @@ pub fn load_run(dir: &Path, lenient: bool) -> Result<LoadedRun, ReportError> {
     }
     let summary: Summary = read_json(&dir.join("summary.json"))?;
     let env: HostEnv = read_json(&dir.join("env.json"))?;
+    let spec_path = dir.join("spec.toml");
+    let spec: toml::Table = std::fs::read_to_string(&spec_path)
+        .map_err(|e| ReportError::file(&spec_path, e.to_string()))
+        .and_then(|text| {
+            toml::from_str(&text).map_err(|e| {
+                ReportError::file(
+                    &spec_path,
+                    format!("not the TOML ticklab writes: {}", e.message()),
+                )
+            })
+        })?;
     let hlog_path = dir.join("latency.hlog");
     let bytes =
         std::fs::read(&hlog_path).map_err(|e| ReportError::file(&hlog_path, e.to_string()))?;
@@ -113,6 +131,7 @@ pub fn load_run(dir: &Path, lenient: bool) -> Result<LoadedRun, ReportError> {
         dir: dir.to_path_buf(),
         summary,
         env,
+        spec,
         histogram,
         intervals: log.intervals.len(),
         warnings,
@@ -336,6 +355,134 @@ fn render_markdown(r: &ReportJson<'_>) -> String {
     );
     for w in &r.warnings {
         let _ = writeln!(out, "\n> warning: {w}");
+    }
+    out
+}
+
+/// What differs between two runs that makes their comparison suspect: clock domain,
+/// host, CPU, build. Empty when they are alike.
+pub fn differences(base: &LoadedRun, new: &LoadedRun) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut differ = |what: &str, a: &str, b: &str| {
+        if a != b {
+            out.push(format!("{what} differs: {a} (base) vs {b} (new)"));
+        }
+    };
+    differ(
+        "clock domain",
+        &base.summary.clock_domain,
+        &new.summary.clock_domain,
+    );
+    differ("host", &base.env.hostname, &new.env.hostname);
+    differ("CPU", &base.env.cpu_model, &new.env.cpu_model);
+    differ("kernel", &base.env.kernel.release, &new.env.kernel.release);
+    differ("build", &base.env.build.git_rev, &new.env.build.git_rev);
+    differ(
+        "build profile",
+        &base.env.build.profile,
+        &new.env.build.profile,
+    );
+    // The command as the spec wrote it: substituted ports differ on every run.
+    let dut = |r: &LoadedRun| match r.spec.get("dut").and_then(|d| d.get("command")) {
+        Some(toml::Value::Array(args)) => args
+            .iter()
+            .map(|a| a.as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => "external".to_string(),
+    };
+    differ("DUT command", &dut(base), &dut(new));
+    out
+}
+
+/// A comparison for people: the percentile table with intervals, the tests, the
+/// warnings and the verdict.
+pub fn render_comparison(
+    base: &LoadedRun,
+    new: &LoadedRun,
+    c: &compare::Comparison,
+    warnings: &[String],
+    format: Format,
+) -> String {
+    if format == Format::Json {
+        let v = serde_json::json!({
+            "base": base.dir.display().to_string(),
+            "new": new.dir.display().to_string(),
+            "comparison": c,
+            "warnings": warnings,
+            "verdict": c.verdict.name(),
+        });
+        return serde_json::to_string_pretty(&v).unwrap_or_default() + "\n";
+    }
+    let md = format == Format::Markdown;
+    let mut out = String::new();
+    let conf = c.confidence * 100.0;
+    if md {
+        let _ = writeln!(out, "### ticklab compare: **{}**\n", c.verdict.name());
+        let _ = writeln!(
+            out,
+            "base `{}` ({} samples) vs new `{}` ({} samples)\n",
+            base.summary.run_id, c.base_count, new.summary.run_id, c.new_count
+        );
+        let _ = writeln!(out, "| percentile | base (ns) | new (ns) | change | {conf:.0}% interval | threshold | judgement |");
+        let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    } else {
+        let _ = writeln!(
+            out,
+            "base {} ({} samples) vs new {} ({} samples)",
+            base.dir.display(),
+            c.base_count,
+            new.dir.display(),
+            c.new_count
+        );
+        let _ = writeln!(
+            out,
+            "  {:<8} {:>12} {:>12} {:>9} {:>22} {:>10}  judgement",
+            "",
+            "base ns",
+            "new ns",
+            "change",
+            format!("{conf:.0}% interval"),
+            "threshold"
+        );
+    }
+    for p in &c.percentiles {
+        let threshold = p
+            .threshold_percent
+            .map_or_else(|| "-".to_string(), |t| format!("+{t}%"));
+        let interval = format!("[{:+.1}%, {:+.1}%]", p.ci_percent.0, p.ci_percent.1);
+        if md {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:+.1}% | {interval} | {threshold} | {} |",
+                p.name, p.base_ns, p.new_ns, p.delta_percent, p.judgement
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  {:<8} {:>12} {:>12} {:>+8.1}% {:>22} {:>10}  {}",
+                p.name, p.base_ns, p.new_ns, p.delta_percent, interval, threshold, p.judgement
+            );
+        }
+    }
+    let tests = format!(
+        "Mann-Whitney U: z = {:.2}, p = {:.3e}; Kolmogorov-Smirnov: D = {:.4}, p = {:.3e}",
+        c.mann_whitney.statistic,
+        c.mann_whitney.p_value,
+        c.kolmogorov_smirnov.statistic,
+        c.kolmogorov_smirnov.p_value
+    );
+    if md {
+        let _ = writeln!(out, "\n{tests}");
+        for w in warnings {
+            let _ = writeln!(out, "\n> warning: {w}");
+        }
+    } else {
+        let _ = writeln!(out, "  {tests}");
+        for w in warnings {
+            let _ = writeln!(out, "  warning: {w}");
+        }
+        let _ = writeln!(out, "  verdict: {}", c.verdict.name());
     }
     out
 }

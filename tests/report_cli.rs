@@ -134,6 +134,117 @@ fn report_renders_a_run_and_names_every_damage() {
     let out = ticklab(&["report"], &tmp.path().join("nowhere"));
     assert_eq!(out.status.code(), Some(65));
     assert!(text(&out.stderr).contains("not a results directory"));
+
+    certify_and_verify(&run, tmp.path(), p50, count);
+}
+
+/// An SLA the run meets passes, one it misses fails naming the criteria, and a
+/// result file edited after certification fails verification.
+fn certify_and_verify(run: &Path, tmp: &Path, p50: u64, count: u64) {
+    let certify = |sla: &str| {
+        let path = tmp.join("sla.toml");
+        std::fs::write(&path, sla).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_ticklab"))
+            .args(["certify", "--sla"])
+            .arg(&path)
+            .arg(run)
+            .output()
+            .unwrap()
+    };
+    let meets = format!(
+        "name = \"meets\"\n[latency_ns]\np50 = {}\n[responses]\nmax_non_response_percent = 1.0\nmin_samples = {count}\n",
+        p50 + 1
+    );
+    let out = certify(&meets);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let cert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("certificate.json")).unwrap())
+            .unwrap();
+    assert_eq!(cert["pass"], true);
+    let names: Vec<&str> = cert["criteria"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "run complete",
+            "latency p50",
+            "non-response rate",
+            "samples"
+        ]
+    );
+    let files: Vec<&str> = cert["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "summary.json",
+            "env.json",
+            "spec.toml",
+            "latency.hlog",
+            "latency.hgrm"
+        ]
+    );
+    assert!(run.join("certificate.txt").is_file());
+
+    let verify = || {
+        Command::new(env!("CARGO_BIN_EXE_ticklab"))
+            .args(["certify", "--verify"])
+            .arg(run.join("certificate.json"))
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("verified: 5 files"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Misses: p50 below what was measured, more samples than there are, and PTP
+    // locking the run has no evidence of.
+    let misses = format!(
+        "[latency_ns]\np50 = {}\n[responses]\nmin_samples = {}\n[clock]\nrequire_ptp_locked = true\n",
+        p50 / 2,
+        count + 1
+    );
+    let out = certify(&misses);
+    assert_eq!(out.status.code(), Some(1));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("failed: latency p50, samples, PTP locked"),
+        "{shown}"
+    );
+    assert!(shown.contains("no PTP monitoring in this run"), "{shown}");
+
+    // Edit a result after certification: verification names the file.
+    let mut summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    summary = summary.replacen("\"matched\":", "\"matched\": ", 1);
+    std::fs::write(run.join("summary.json"), summary).unwrap();
+    let out = verify();
+    assert_eq!(out.status.code(), Some(1));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("summary.json: sha256"), "{shown}");
+    assert!(shown.contains("edited after certification"), "{shown}");
+
+    // Bad SLA: exit 2 naming the file and line.
+    let out = certify("[latency_ns]\np42 = 1\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("latency_ns.p42: unknown percentile"));
 }
 
 /// A small default lab into `dir`, with `extra` refcore arguments.

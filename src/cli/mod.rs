@@ -3,6 +3,7 @@
 //! Exit codes follow sysexits: 65 for bad input data, 66 for a missing input file,
 //! 74 for an I/O error, 64 for a bad argument value.
 
+pub mod certify;
 pub mod clock;
 pub mod compare;
 pub mod decode;
@@ -29,6 +30,7 @@ pub enum Command {
     Report(report::ReportArgs),
     Clock(clock::ClockArgs),
     Compare(compare::CompareArgs),
+    Certify(certify::CertifyArgs),
 }
 
 fn crate_version() -> &'static str {
@@ -61,6 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(args),
         Command::Clock(args) => clock::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Certify(args) => certify::run(args),
     }
 }
 

@@ -897,6 +897,7 @@ fn control(
         },
         dut: dut_report,
         hgrm_unit_ratio: HGRM_UNIT_RATIO,
+        ptp: None,
     };
     results::write_json(&dir_path, "summary.json", &summary)?;
     let mut env = HostEnv::collect(

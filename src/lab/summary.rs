@@ -68,6 +68,10 @@ pub struct Summary {
     pub dut: Option<DutReport>,
     /// The `.hgrm` files' value unit: values are divided by this (1000: µs).
     pub hgrm_unit_ratio: f64,
+    /// ptp4l's sync over the run (`clock.log` has every sample); `None` when ptp4l
+    /// did not answer on `clock.ptp_uds`.
+    #[serde(default)]
+    pub ptp: Option<crate::time::sync::SyncSummary>,
 }
 
 /// Where stamps fell back to a later instant of the same clock.

@@ -23,6 +23,7 @@
 //! # Ok::<(), ticklab::report::ReportError>(())
 //! ```
 
+pub mod certify;
 pub mod compare;
 
 use std::fmt::Write as _;
@@ -65,6 +66,13 @@ pub struct LoadedRun {
     /// What was damaged but tolerated (a cut last line, skipped lines, a count that
     /// disagrees with `summary.json`).
     pub warnings: Vec<String>,
+}
+
+impl LoadedRun {
+    /// The run's PTP sync summary, if it monitored ptp4l.
+    pub fn sync_summary(&self) -> Option<crate::time::sync::SyncSummary> {
+        self.summary.ptp.clone()
+    }
 }
 
 /// Output formats of `ticklab report`.

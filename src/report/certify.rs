@@ -130,7 +130,7 @@ pub fn parse_sla(path: &Path, text: &str) -> Result<Sla, String> {
             .unwrap_or_default();
         format!("{}{at}: {}", path.display(), e.message())
     })?;
-    for (name, _) in &sla.latency_ns {
+    for name in sla.latency_ns.keys() {
         if !super::compare::QUANTILES.iter().any(|(n, _)| n == name) {
             return Err(format!(
                 "{}: latency_ns.{name}: unknown percentile; expected p50, p90, p99, p99.9, p99.99 or max",

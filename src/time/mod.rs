@@ -35,8 +35,13 @@
 //! use ticklab::time::{Phc, Timestamp};
 //! let _ = Timestamp::<Phc>::from_ns(2) - Timestamp::<Phc>::from_ns(1);
 //! ```
+//!
+//! - [`ptp_mgmt`]: our linuxptp management client: PTP management messages
+//!   (`TIME_STATUS_NP`, port, current, parent and default data sets,
+//!   `SUBSCRIBE_EVENTS_NP` notifications) over ptp4l's Unix socket, without `pmc`.
 
 pub mod calibrate;
+pub mod ptp_mgmt;
 pub mod tsc;
 
 use std::fmt;

@@ -16,6 +16,9 @@
 //! - [`calibrate`]: least-squares TSC calibration against the kernel clocks;
 //! - [`phc`]: PTP hardware clocks (`/dev/ptpN`, the `PTP_SYS_OFFSET*` offsets) and
 //!   each interface's timestamping capabilities, PHC and best timestamp source;
+//! - [`ptp_mgmt`]: our linuxptp management client: PTP management messages
+//!   (`TIME_STATUS_NP`, port, current, parent and default data sets,
+//!   `SUBSCRIBE_EVENTS_NP` notifications) over ptp4l's Unix socket, without `pmc`;
 //! - [`inventory`]: what clocks this host offers (`ticklab clock`);
 //! - [`sync`]: judging a run's PTP sync from ptp4l's answers (in sync, steps,
 //!   losses, MiFID II RTS 25), without I/O.
@@ -47,6 +50,7 @@
 pub mod calibrate;
 pub mod inventory;
 pub mod phc;
+pub mod ptp_mgmt;
 pub mod sync;
 pub mod tsc;
 

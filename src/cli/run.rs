@@ -29,7 +29,8 @@ use super::UsageError;
 ///   ticklab run --print-default-spec > lab.toml
 ///
 /// Exit status: 0 complete; 1 incomplete (the results are written, the reasons
-/// printed); 130 interrupted; 64 a bad spec or argument; 69 the DUT never logged in.
+/// printed); 130 interrupted; 64 a bad spec or argument; 69 the DUT never logged in,
+/// or clock.require_ptp and ptp4l is absent or not in sync.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct RunArgs {
@@ -132,6 +133,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let results = match handle.wait() {
         Ok(results) => results,
         Err(e @ LabError::DutNotReady { .. }) => {
+            eprintln!("ticklab: {e}");
+            eprintln!("ticklab: what the run wrote is in {}", dir.display());
+            return Ok(ExitCode::from(DUT_UNAVAILABLE));
+        }
+        Err(e @ LabError::ClockNotReady(_)) => {
             eprintln!("ticklab: {e}");
             eprintln!("ticklab: what the run wrote is in {}", dir.display());
             return Ok(ExitCode::from(DUT_UNAVAILABLE));

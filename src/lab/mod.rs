@@ -10,6 +10,7 @@
 //!   correlation and recording;
 //! - [`gateway`]: the order gateway's thread and what it hands the sender;
 //! - [`dut`]: the DUT as a process the lab starts and stops;
+//! - [`clock`]: the sync monitor: ptp4l sampled into `clock.log`, judged;
 //! - [`source`]: the feed as a stream of MoldUDP64 datagrams (synthetic or capture);
 //! - [`capture_feed`]: a capture staged in memory, renumbered and looped;
 //! - [`summary`]: `summary.json` and the end-of-run report;
@@ -19,6 +20,7 @@
 //! It must never put a lock, an allocation or a log line on the send thread's path.
 
 pub mod capture_feed;
+pub mod clock;
 pub mod dut;
 pub mod gateway;
 pub mod os;

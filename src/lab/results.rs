@@ -58,11 +58,13 @@ pub const FROM_SCHEDULE_HGRM: &str = "from-schedule.hgrm";
 pub const FROM_SCHEDULE_HLOG: &str = "from-schedule.hlog";
 /// The DUT's standard output and error.
 pub const DUT_LOG: &str = "dut.log";
+/// ptp4l's sync, sampled once a second (when ptp4l answers).
+pub const CLOCK_LOG: &str = "clock.log";
 
 /// Every file the lab writes into a results directory. [`RunDir::at`] refuses a
 /// directory holding any of them (or a temporary or partial one): add a new result
 /// file here, or a second run could overwrite it in place.
-pub const RESULT_FILES: [&str; 8] = [
+pub const RESULT_FILES: [&str; 9] = [
     SPEC_TOML,
     ENV_JSON,
     SUMMARY_JSON,
@@ -71,6 +73,7 @@ pub const RESULT_FILES: [&str; 8] = [
     FROM_SCHEDULE_HGRM,
     FROM_SCHEDULE_HLOG,
     DUT_LOG,
+    CLOCK_LOG,
 ];
 
 /// The suffix of a file written over time and not yet committed.

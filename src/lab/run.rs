@@ -86,6 +86,8 @@ pub enum LabError {
         why: String,
         log: String,
     },
+    #[error("clock.require_ptp: {0}")]
+    ClockNotReady(String),
     #[error("the run was cancelled before the feed started")]
     CancelledBeforeStart,
     #[error("{0}")]
@@ -367,6 +369,36 @@ fn control(
     );
     results::write_json(&dir_path, "env.json", &env)?;
 
+    // The clock: ptp4l must answer and be locked when the spec requires it.
+    let uds = spec.clock.ptp_uds.clone();
+    let ptp_before = super::clock::check_before_start(&uds, spec.clock.max_offset_ns);
+    if spec.clock.require_ptp {
+        match &ptp_before {
+            Ok(Some(judged)) if judged.in_sync => {}
+            Ok(Some(judged)) => {
+                return Err(LabError::ClockNotReady(format!(
+                    "ptp4l at {} is not in sync: {}",
+                    uds.display(),
+                    judged.marks.join(", ")
+                )))
+            }
+            Ok(None) => {
+                return Err(LabError::ClockNotReady(format!(
+                    "no ptp4l answers at {} (is ptp4l running? is its uds_address {}? set clock.ptp_uds)",
+                    uds.display(),
+                    uds.display()
+                )))
+            }
+            Err(e) => return Err(LabError::ClockNotReady(format!("ptp4l at {}: {e}", uds.display()))),
+        }
+    }
+    if let Err(e) = &ptp_before {
+        shared.log(format!(
+            "not monitoring PTP sync: ptp4l at {}: {e}",
+            uds.display()
+        ));
+    }
+
     // The feed.
     let (source, limit): (Box<dyn FeedSource>, Limit) = match &spec.feed {
         FeedSpec::Synthetic(_) => {
@@ -573,6 +605,17 @@ fn control(
     // TSC; the record says what it would have measured with).
     let tsc_start = calibrate_tsc();
 
+    let monitor = match &ptp_before {
+        Ok(Some(_)) => Some(super::clock::Monitor::start(
+            uds.clone(),
+            &dir_path,
+            spec.clock.max_offset_ns,
+            spec.clock.require_ptp,
+        )?),
+        _ => None,
+    };
+    let mut sync_fault_noted = false;
+
     // The feed.
     let sender = Sender::new(
         SenderConfig {
@@ -613,6 +656,7 @@ fn control(
         .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     shared.set_phase(RunPhase::Sending);
     let feed_start = Instant::now();
+    let feed_start_rt = os::realtime_ns();
 
     // Watch the run.
     let mut faults: Vec<Fault> = Vec::new();
@@ -698,6 +742,18 @@ fn control(
                 true
             }
         });
+        if let Some(m) = &monitor {
+            if spec.clock.require_ptp
+                && !sync_fault_noted
+                && m.flags.sync_lost.load(Ordering::Acquire)
+            {
+                sync_fault_noted = true;
+                let line = format!("PTP sync lost at {at:.1} s (clock.require_ptp)");
+                shared.log(line.clone());
+                faults.push(Fault { reason: line });
+                shared.live.stop.store(true, Ordering::Release);
+            }
+        }
         if Instant::now() >= next_interval {
             next_interval += INTERVAL;
             if let Err(e) = take_intervals(
@@ -735,6 +791,18 @@ fn control(
     let outcome: SenderOutcome = send_thread
         .join()
         .map_err(|_| LabError::Internal("the send thread panicked".into()))?;
+    let ptp_summary = match monitor {
+        Some(m) => {
+            let loss = m.loss.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let summary = m.finish()?;
+            if let Some((at_ns, what)) = loss.what {
+                let at = at_ns.saturating_sub(feed_start_rt) as f64 / 1e9;
+                warnings.push(format!("{what} at {at:.1} s"));
+            }
+            Some(summary)
+        }
+        None => None,
+    };
     let tsc_end = calibrate_tsc();
     let dut_report = dut.take().map(|(d, argv)| {
         let exit = d.stop(spec_stop_timeout(&spec.dut));
@@ -897,7 +965,7 @@ fn control(
         },
         dut: dut_report,
         hgrm_unit_ratio: HGRM_UNIT_RATIO,
-        ptp: None,
+        ptp: ptp_summary,
     };
     results::write_json(&dir_path, "summary.json", &summary)?;
     let mut env = HostEnv::collect(

@@ -2177,6 +2177,27 @@ pub fn notification<T: AsRef<[u8]>>(message: &Message<T>) -> Result<Option<Notif
     }))
 }
 
+/// One sample of ptp4l's sync for [`super::sync::SyncJudge`]: `TIME_STATUS_NP`,
+/// the first port's state, `CURRENT_DATA_SET`'s mean path delay and the
+/// grandmaster from `PARENT_DATA_SET`, stamped with `CLOCK_REALTIME` now.
+pub fn sync_sample(client: &mut PtpClient) -> Result<super::sync::SyncSample, PtpError> {
+    let status = client.get_time_status()?;
+    let port = client.get_port_data_set()?;
+    let current = client.get_current_data_set()?;
+    let parent = client.get_parent_data_set()?;
+    let at_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    Ok(super::sync::SyncSample {
+        at_ns,
+        port_state: super::sync::PortState::Port(port.port_state),
+        offset_ns: Some(status.master_offset_ns),
+        mean_path_delay_ns: Some(current.mean_path_delay.floor_ns()),
+        grandmaster: Some(parent.grandmaster_identity.to_string()),
+        gm_present: status.gm_present,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,8 +26,8 @@
 //!     mean_path_delay_ns: Some(300), grandmaster: Some("001122.fffe.334455".into()),
 //!     gm_present: true,
 //! };
-//! assert!(judge.observe(sample(1_000_000_000, PortState::Slave, 40)).in_sync);
-//! assert!(!judge.observe(sample(2_000_000_000, PortState::Listening, 0)).in_sync);
+//! assert!(judge.observe(sample(1_000_000_000, PortState::SLAVE, 40)).in_sync);
+//! assert!(!judge.observe(sample(2_000_000_000, PortState::LISTENING, 0)).in_sync);
 //! let summary = judge.summary();
 //! assert_eq!(summary.losses_of_sync, 1);
 //! assert!(!summary.rts25.within_bound);
@@ -37,59 +37,54 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::ptp_mgmt;
+
 /// An offset jump between consecutive samples larger than this is a step (1 ms:
 /// far beyond what a locked servo corrects between two one-second samples).
 pub const STEP_NS: i64 = 1_000_000;
 /// MiFID II RTS 25's maximum divergence from UTC for high-frequency trading.
 pub const RTS25_HFT_BOUND_NS: u64 = 100_000;
 
-/// A PTP port state (IEEE 1588-2008 §9.2.5), as ptp4l reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+/// The port state a sample saw: one of ptp4l's ([`ptp_mgmt::PortState`]), or
+/// none because ptp4l did not answer. Written as its name (`SLAVE`, `UNREACHABLE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PortState {
-    Initializing,
-    Faulty,
-    Disabled,
-    Listening,
-    PreMaster,
-    Master,
-    Passive,
-    Uncalibrated,
-    Slave,
+    Port(ptp_mgmt::PortState),
     /// ptp4l is not answering (no sample could be taken).
     Unreachable,
 }
 
 impl PortState {
-    /// From the PTP `portState` enumeration value (1 = INITIALIZING … 9 = SLAVE).
-    pub fn from_code(code: u8) -> Option<PortState> {
-        Some(match code {
-            1 => PortState::Initializing,
-            2 => PortState::Faulty,
-            3 => PortState::Disabled,
-            4 => PortState::Listening,
-            5 => PortState::PreMaster,
-            6 => PortState::Master,
-            7 => PortState::Passive,
-            8 => PortState::Uncalibrated,
-            9 => PortState::Slave,
-            _ => return None,
-        })
-    }
+    pub const SLAVE: PortState = PortState::Port(ptp_mgmt::PortState::Slave);
+    pub const UNCALIBRATED: PortState = PortState::Port(ptp_mgmt::PortState::Uncalibrated);
+    pub const LISTENING: PortState = PortState::Port(ptp_mgmt::PortState::Listening);
 
-    pub fn name(self) -> &'static str {
+    /// `SLAVE`, `UNCALIBRATED`, ..., `UNREACHABLE`, or `portState N`.
+    pub fn name(self) -> String {
         match self {
-            PortState::Initializing => "INITIALIZING",
-            PortState::Faulty => "FAULTY",
-            PortState::Disabled => "DISABLED",
-            PortState::Listening => "LISTENING",
-            PortState::PreMaster => "PRE_MASTER",
-            PortState::Master => "MASTER",
-            PortState::Passive => "PASSIVE",
-            PortState::Uncalibrated => "UNCALIBRATED",
-            PortState::Slave => "SLAVE",
-            PortState::Unreachable => "UNREACHABLE",
+            PortState::Port(state) => state.to_string(),
+            PortState::Unreachable => "UNREACHABLE".into(),
         }
+    }
+}
+
+impl Serialize for PortState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for PortState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        if name == "UNREACHABLE" {
+            return Ok(PortState::Unreachable);
+        }
+        (0..=u8::MAX)
+            .map(ptp_mgmt::PortState::from_u8)
+            .find(|state| state.to_string() == name)
+            .map(PortState::Port)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown port state {name:?}")))
     }
 }
 
@@ -162,7 +157,7 @@ pub struct SyncJudge {
     rts25_within: u64,
     max_abs: Option<u64>,
     max_abs_in_sync: Option<u64>,
-    time_in_state_ns: BTreeMap<PortState, u64>,
+    time_in_state_ns: BTreeMap<String, u64>,
     steps: u64,
     losses: u64,
     grandmasters: Vec<String>,
@@ -194,7 +189,7 @@ impl SyncJudge {
     pub fn observe(&mut self, sample: SyncSample) -> JudgedSample {
         let mut marks = Vec::new();
         let abs = sample.offset_ns.map(i64::unsigned_abs);
-        let locked = sample.port_state == PortState::Slave;
+        let locked = sample.port_state == PortState::SLAVE;
         if !locked {
             marks.push(format!("not locked ({})", sample.port_state.name()));
         }
@@ -235,10 +230,12 @@ impl SyncJudge {
             let dt = sample.at_ns.saturating_sub(last.sample.at_ns);
             *self
                 .time_in_state_ns
-                .entry(last.sample.port_state)
+                .entry(last.sample.port_state.name())
                 .or_insert(0) += dt;
         } else {
-            self.time_in_state_ns.entry(sample.port_state).or_insert(0);
+            self.time_in_state_ns
+                .entry(sample.port_state.name())
+                .or_insert(0);
         }
         self.samples += 1;
         if in_sync {
@@ -298,7 +295,7 @@ impl SyncJudge {
             time_in_state_s: self
                 .time_in_state_ns
                 .iter()
-                .map(|(state, ns)| (state.name().to_string(), *ns as f64 / 1e9))
+                .map(|(state, ns)| (state.clone(), *ns as f64 / 1e9))
                 .collect(),
             steps: self.steps,
             losses_of_sync: self.losses,
@@ -328,7 +325,7 @@ mod tests {
             offset_ns: offset,
             mean_path_delay_ns: Some(350),
             grandmaster: Some(GM.into()),
-            gm_present: state == PortState::Slave || state == PortState::Uncalibrated,
+            gm_present: state == PortState::SLAVE || state == PortState::UNCALIBRATED,
         }
     }
 
@@ -336,7 +333,7 @@ mod tests {
     fn a_locked_clock_within_its_bound_is_in_sync_and_rts25_compliant() {
         let mut judge = SyncJudge::new(Some(1_000));
         for (t, offset) in [(0, 12), (1, -40), (2, 300), (3, -999)] {
-            let j = judge.observe(s(t, PortState::Slave, Some(offset)));
+            let j = judge.observe(s(t, PortState::SLAVE, Some(offset)));
             assert!(j.in_sync, "{j:?}");
             assert!(j.marks.is_empty(), "{j:?}");
         }
@@ -359,8 +356,8 @@ mod tests {
     #[test]
     fn an_offset_above_the_bound_is_marked_and_breaks_sync() {
         let mut judge = SyncJudge::new(Some(1_000));
-        assert!(judge.observe(s(0, PortState::Slave, Some(10))).in_sync);
-        let j = judge.observe(s(1, PortState::Slave, Some(-2_500)));
+        assert!(judge.observe(s(0, PortState::SLAVE, Some(10))).in_sync);
+        let j = judge.observe(s(1, PortState::SLAVE, Some(-2_500)));
         assert!(!j.in_sync);
         assert_eq!(j.marks, ["offset 2500 ns above 1000 ns"]);
         assert!(judge.lost_sync());
@@ -373,12 +370,12 @@ mod tests {
         // Recorded shape of ptp4l 3.1 when the master dies: SLAVE, then after
         // announceReceiptTimeout the port goes LISTENING and gmPresent drops.
         let mut judge = SyncJudge::new(None);
-        judge.observe(s(0, PortState::Slave, Some(20)));
-        judge.observe(s(1, PortState::Slave, Some(25)));
-        let lost = judge.observe(s(2, PortState::Listening, Some(0)));
+        judge.observe(s(0, PortState::SLAVE, Some(20)));
+        judge.observe(s(1, PortState::SLAVE, Some(25)));
+        let lost = judge.observe(s(2, PortState::LISTENING, Some(0)));
         assert!(!lost.in_sync);
         assert_eq!(lost.marks, ["not locked (LISTENING)", "no grandmaster"]);
-        judge.observe(s(4, PortState::Listening, Some(0)));
+        judge.observe(s(4, PortState::LISTENING, Some(0)));
         let summary = judge.summary();
         assert_eq!(summary.losses_of_sync, 1);
         assert_eq!(summary.time_in_state_s["SLAVE"], 2.0);
@@ -392,7 +389,7 @@ mod tests {
         // What the netns tests see: free_running 1 keeps the port UNCALIBRATED.
         let mut judge = SyncJudge::new(None);
         for t in 0..3 {
-            let j = judge.observe(s(t, PortState::Uncalibrated, Some(5_000)));
+            let j = judge.observe(s(t, PortState::UNCALIBRATED, Some(5_000)));
             assert!(!j.in_sync);
             assert_eq!(j.marks, ["not locked (UNCALIBRATED)"]);
         }
@@ -408,11 +405,11 @@ mod tests {
     #[test]
     fn steps_are_offset_jumps_and_relocks() {
         let mut judge = SyncJudge::new(None);
-        judge.observe(s(0, PortState::Slave, Some(100)));
-        let step = judge.observe(s(1, PortState::Slave, Some(100 + STEP_NS + 1)));
+        judge.observe(s(0, PortState::SLAVE, Some(100)));
+        let step = judge.observe(s(1, PortState::SLAVE, Some(100 + STEP_NS + 1)));
         assert_eq!(step.marks, [format!("step of {} ns", STEP_NS + 1)]);
-        judge.observe(s(2, PortState::Uncalibrated, Some(100 + STEP_NS)));
-        let relock = judge.observe(s(3, PortState::Slave, Some(90 + STEP_NS)));
+        judge.observe(s(2, PortState::UNCALIBRATED, Some(100 + STEP_NS)));
+        let relock = judge.observe(s(3, PortState::SLAVE, Some(90 + STEP_NS)));
         assert_eq!(relock.marks, ["re-locked"]);
         assert_eq!(judge.summary().steps, 2);
     }
@@ -435,7 +432,10 @@ mod tests {
             line,
             r#"{"at_ns":5,"port_state":"UNREACHABLE","offset_ns":null,"mean_path_delay_ns":null,"grandmaster":null,"gm_present":false,"in_sync":false,"marks":["not locked (UNREACHABLE)","no offset"]}"#
         );
-        assert_eq!(PortState::from_code(9), Some(PortState::Slave));
-        assert_eq!(PortState::from_code(0), None);
+        let state: PortState = serde_json::from_str("\"UNCALIBRATED\"").unwrap();
+        assert_eq!(state, PortState::UNCALIBRATED);
+        let state: PortState = serde_json::from_str("\"UNREACHABLE\"").unwrap();
+        assert_eq!(state, PortState::Unreachable);
+        assert!(serde_json::from_str::<PortState>("\"SLEEPY\"").is_err());
     }
 }

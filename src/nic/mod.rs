@@ -8,6 +8,9 @@
 //! threads may read. A `Port` must never allocate, lock or log per packet; it makes no
 //! syscall beyond the I/O itself.
 //!
+//! - [`af_packet`]: raw Ethernet frames through AF_PACKET rings (TPACKET_V3 RX,
+//!   memory-mapped TX), kernel software or NIC hardware timestamps, and a tap mode
+//!   that sees both directions on an interface; needs `CAP_NET_RAW`;
 //! - [`timestamp`]: `SO_TIMESTAMPING` flags and pure parsing of the kernel's control
 //!   messages into [`timestamp::KernelTimestamp`]s that know their clock domain;
 //! - [`uring`]: UDP (unicast or multicast) over io_uring, kernel software timestamps,
@@ -29,6 +32,7 @@
 //! ```
 #![cfg(all(target_os = "linux", target_pointer_width = "64"))]
 
+pub mod af_packet;
 mod sys;
 pub mod timestamp;
 pub mod uring;

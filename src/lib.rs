@@ -27,8 +27,10 @@
 //!   validation that names the file, the key and what is valid;
 //! - [`venue`]: the order gateway, a SoupBinTCP 3.00 server (sans-IO session, OUCH
 //!   responder, blocking TCP driver) that takes the DUT's orders and answers them;
-//! - [`nic`]: packet I/O behind the `Port` trait, `SO_TIMESTAMPING` glue, and the
-//!   unprivileged io_uring UDP backend with kernel TX/RX timestamps;
+//! - [`nic`]: packet I/O behind the `Port` trait, `SO_TIMESTAMPING` glue, the
+//!   unprivileged io_uring backend (UDP feed, TCP order session) with kernel TX/RX
+//!   timestamps, and the AF_PACKET backend (TPACKET_V3 RX ring, mmapped TX ring,
+//!   tap mode, hardware stamps where the NIC has them);
 //! - [`time`]: timestamps that carry their clock domain as a type, TSC detection and
 //!   least-squares TSC calibration against the kernel clocks;
 //! - [`lab`]: the run orchestrator behind `ticklab run`: feed, pacing, port, order

@@ -16,7 +16,9 @@
 //! - [`uring`]: UDP (unicast or multicast) over io_uring, kernel software timestamps,
 //!   no privileges;
 //! - [`uring_tcp`]: the order session's TCP reads over io_uring, with the kernel's
-//!   software RX stamp of each read.
+//!   software RX stamp of each read;
+//! - `dpdk` (feature `dpdk`): DPDK poll-mode drivers and virtual devices through
+//!   the workspace's `dpdk-sys`; device-clock or `CLOCK_MONOTONIC` stamps.
 //!
 //! Linux on 64-bit targets only: the control-message layouts are those.
 //!
@@ -33,6 +35,8 @@
 #![cfg(all(target_os = "linux", target_pointer_width = "64"))]
 
 pub mod af_packet;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 mod sys;
 pub mod timestamp;
 pub mod uring;

@@ -56,6 +56,21 @@ fn required_sync_is_checked_and_a_lost_master_is_named() {
     let mut pair = PtpPair::start('l');
     let uds = format!("clock.ptp_uds={:?}", pair.slave_uds.display().to_string());
 
+    // `ticklab clock` shows the slave's state.
+    let out = Command::new(env!("CARGO_BIN_EXE_ticklab"))
+        .args(["clock", "--json", "--ptp-uds"])
+        .arg(&pair.slave_uds)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let clock: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        clock["ptp"]["state"]["port_state"], "UNCALIBRATED",
+        "{clock}"
+    );
+    assert_eq!(clock["ptp"]["state"]["in_sync"], false);
+    assert!(clock["ptp"]["state"]["grandmaster"].is_string(), "{clock}");
+
     // A free-running slave is never locked: a run that requires sync refuses.
     let out = finish(ticklab_run(
         &tmp.path().join("unlocked"),

@@ -8,7 +8,7 @@ use ticklab::time::inventory::ClockInventory;
 
 /// Show the timestamp sources of this host: per interface its hardware/software
 /// capabilities, PHC and the source the lab would choose; the PTP hardware clocks;
-/// the TSC and the kernel's clock source.
+/// the TSC and the kernel's clock source; and ptp4l's state when it answers.
 ///
 /// Example: ticklab clock --json
 #[derive(Debug, Args)]
@@ -16,10 +16,13 @@ pub struct ClockArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// ptp4l's management socket (its uds_address).
+    #[arg(long, value_name = "PATH", default_value = "/var/run/ptp4l")]
+    pub ptp_uds: std::path::PathBuf,
 }
 
 pub fn run(args: ClockArgs) -> anyhow::Result<ExitCode> {
-    let inventory = ClockInventory::collect();
+    let inventory = ClockInventory::collect(&args.ptp_uds);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {

@@ -51,6 +51,16 @@ pub struct TscClock {
     pub calibration_error: Option<String>,
 }
 
+/// What ptp4l says, asked over its management socket.
+#[derive(Debug, Clone, Serialize)]
+pub struct PtpView {
+    pub uds: String,
+    /// The sample, judged (in sync or why not); `None` when ptp4l did not answer.
+    pub state: Option<super::sync::JudgedSample>,
+    /// Why there is no state.
+    pub error: Option<String>,
+}
+
 /// Everything `ticklab clock` shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClockInventory {
@@ -59,11 +69,13 @@ pub struct ClockInventory {
     pub interfaces_error: Option<String>,
     pub phcs: Vec<PhcClock>,
     pub tsc: TscClock,
+    pub ptp: PtpView,
 }
 
 impl ClockInventory {
-    /// Looks at this host (about 0.2 s, for the TSC calibration).
-    pub fn collect() -> ClockInventory {
+    /// Looks at this host (about 0.2 s, for the TSC calibration) and asks ptp4l at
+    /// `ptp_uds`.
+    pub fn collect(ptp_uds: &Path) -> ClockInventory {
         let (interfaces, interfaces_error) = match phc::interfaces() {
             Ok(list) => (
                 list.iter()
@@ -89,6 +101,7 @@ impl ClockInventory {
             interfaces_error,
             phcs: phcs_under(Path::new("/dev")),
             tsc: tsc_clock(),
+            ptp: ptp_view(ptp_uds),
         }
     }
 
@@ -134,7 +147,68 @@ impl ClockInventory {
             }
             (None, None) => {}
         }
+        let _ = writeln!(out, "ptp4l ({})", self.ptp.uds);
+        match (&self.ptp.state, &self.ptp.error) {
+            (Some(j), _) => {
+                let s = &j.sample;
+                let _ = writeln!(
+                    out,
+                    "  port {}; offset from master {} ns; mean path delay {} ns",
+                    s.port_state.name(),
+                    s.offset_ns.map_or("?".into(), |o| o.to_string()),
+                    s.mean_path_delay_ns.map_or("?".into(), |d| d.to_string())
+                );
+                let _ = writeln!(
+                    out,
+                    "  grandmaster {} ({}); {}",
+                    s.grandmaster.as_deref().unwrap_or("unknown"),
+                    if s.gm_present {
+                        "present"
+                    } else {
+                        "not present"
+                    },
+                    if j.in_sync {
+                        "in sync".to_string()
+                    } else {
+                        format!("not in sync: {}", j.marks.join(", "))
+                    }
+                );
+            }
+            (None, Some(e)) => {
+                let _ = writeln!(out, "  {e}");
+            }
+            (None, None) => {}
+        }
         out
+    }
+}
+
+fn ptp_view(uds: &Path) -> PtpView {
+    let (state, error) = if !uds.exists() {
+        (
+            None,
+            Some(format!(
+                "no ptp4l socket at {} (is ptp4l running? its uds_address; --ptp-uds PATH)",
+                uds.display()
+            )),
+        )
+    } else {
+        let mut config = super::ptp_mgmt::ClientConfig::new(uds);
+        config.timeout = Duration::from_millis(500);
+        match super::ptp_mgmt::PtpClient::new(config)
+            .and_then(|mut c| super::ptp_mgmt::sync_sample(&mut c))
+        {
+            Ok(sample) => (
+                Some(super::sync::SyncJudge::new(None).observe(sample)),
+                None,
+            ),
+            Err(e) => (None, Some(e.to_string())),
+        }
+    };
+    PtpView {
+        uds: uds.display().to_string(),
+        state,
+        error,
     }
 }
 
@@ -194,7 +268,19 @@ mod tests {
 
     #[test]
     fn this_host_has_loopback_with_software_stamps_and_no_phc_devices_in_a_fake_dev() {
-        let inventory = ClockInventory::collect();
+        let dir = tempfile::tempdir().unwrap();
+        let inventory = ClockInventory::collect(&dir.path().join("no-ptp4l"));
+        assert!(inventory.ptp.state.is_none());
+        assert!(
+            inventory
+                .ptp
+                .error
+                .as_deref()
+                .unwrap()
+                .starts_with("no ptp4l socket at"),
+            "{:?}",
+            inventory.ptp
+        );
         let lo = inventory
             .interfaces
             .iter()

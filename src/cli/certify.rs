@@ -11,8 +11,9 @@ use ticklab::lab::results::{rfc3339_utc, write_atomic, write_json};
 use ticklab::report::certify::{certify, parse_sla, verify, Certificate, EXAMPLE_SLA};
 use ticklab::report::load_run;
 
-/// Certify a run against an SLA: every criterion with its measured value and
-/// pass/fail, and the sha256 of every result file judged.
+/// Certify a run against an SLA, with the sha256 of every result file judged.
+///
+/// Every criterion with its measured value and pass/fail.
 ///
 /// Examples:
 ///   ticklab certify --print-example-sla > sla.toml

@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use clap::Args;
 use ticklab::time::inventory::ClockInventory;
 
-/// Show the timestamp sources of this host: per interface its hardware/software
-/// capabilities, PHC and the source the lab would choose; the PTP hardware clocks;
-/// the TSC and the kernel's clock source; and ptp4l's state when it answers.
+/// Show this host's timestamp sources, TSC and ptp4l's state.
+///
+/// Per interface its hardware/software capabilities, PHC and the source the lab would
+/// choose; the PTP hardware clocks; the TSC and the kernel's clock source; and
+/// ptp4l's state when it answers.
 ///
 /// Example: ticklab clock --json
 #[derive(Debug, Args)]

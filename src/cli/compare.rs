@@ -11,9 +11,10 @@ use ticklab::report::{differences, load_run, render_comparison, Format};
 
 use super::report::FormatArg;
 
-/// Compare two runs' tick-to-trade distributions: each percentile's change with a
-/// bootstrap confidence interval, Mann-Whitney U and Kolmogorov-Smirnov tests over
-/// the recorded buckets, and a verdict under thresholds.
+/// Compare two runs' tick-to-trade distributions and judge a regression (exit 1).
+///
+/// Each percentile's change with a bootstrap confidence interval, Mann-Whitney U and
+/// Kolmogorov-Smirnov tests over the recorded buckets, and a verdict under thresholds.
 ///
 /// Example: ticklab compare results/base results/new --threshold p99=5 --confidence 0.99
 ///

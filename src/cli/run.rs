@@ -16,8 +16,7 @@ use ticklab::lab::{self, LabError, RunOptions, RunPhase};
 
 use super::UsageError;
 
-/// Run one measurement: replay the feed into the DUT, take its orders, report
-/// tick-to-trade.
+/// Run one measurement: replay the feed into the DUT, take its orders, report tick-to-trade.
 ///
 /// With no SPEC it runs the embedded default lab on this machine, without
 /// privileges: the synthetic ITCH feed over loopback multicast into refcore, OUCH

@@ -230,6 +230,10 @@ fn plots_html_and_history_from_real_runs() {
     assert!(has_line(&trend, "Tick-to-trade p99.9 by run"), "{trend}");
     assert!(has_line(&trend, "p99.9"), "{trend}");
     let out = ticklab(&["history", "--metric", "p95", path(&results)]);
-    assert_eq!(out.status.code(), Some(64), "an unknown metric is a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "an unknown metric is a usage error"
+    );
     assert!(text(&out.stderr).contains("one of p50, p90, p99, p99.9, p99.99, max, mean"));
 }

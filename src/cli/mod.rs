@@ -8,6 +8,8 @@ pub mod clock;
 pub mod compare;
 pub mod decode;
 pub mod gen;
+pub mod history;
+pub mod plot;
 pub mod report;
 pub mod run;
 
@@ -31,6 +33,8 @@ pub enum Command {
     Clock(clock::ClockArgs),
     Compare(compare::CompareArgs),
     Certify(certify::CertifyArgs),
+    Plot(plot::PlotArgs),
+    History(history::HistoryArgs),
 }
 
 fn crate_version() -> &'static str {
@@ -64,6 +68,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Clock(args) => clock::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Certify(args) => certify::run(args),
+        Command::Plot(args) => plot::run(args),
+        Command::History(args) => history::run(args),
     }
 }
 

@@ -14,7 +14,8 @@
 //! [`compare`] judges two runs' distributions against each other (regression,
 //! improvement, no significant change).
 //!
-//! It never writes into a results directory.
+//! It never writes into a results directory, except [`plot::write_run_plots`], which
+//! `ticklab report` calls to leave the run's plots beside its numbers.
 //!
 //! ```no_run
 //! use ticklab::report::{load_run, render, Format};
@@ -25,6 +26,9 @@
 
 pub mod certify;
 pub mod compare;
+pub mod history;
+pub mod html;
+pub mod plot;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -81,6 +85,8 @@ pub enum Format {
     Text,
     Markdown,
     Json,
+    /// One self-contained HTML page with the plots inlined ([`html::render_html`]).
+    Html,
 }
 
 /// Reads `dir`'s `summary.json`, `env.json` and `latency.hlog`.
@@ -258,6 +264,7 @@ pub fn render(run: &LoadedRun, format: Format) -> String {
         }
         Format::Text => render_text(&r),
         Format::Markdown => render_markdown(&r),
+        Format::Html => html::render_html(run),
     }
 }
 

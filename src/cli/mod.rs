@@ -8,6 +8,7 @@ pub mod clock;
 pub mod compare;
 pub mod decode;
 pub mod gen;
+pub mod replay;
 pub mod report;
 pub mod run;
 
@@ -31,6 +32,7 @@ pub enum Command {
     Clock(clock::ClockArgs),
     Compare(compare::CompareArgs),
     Certify(certify::CertifyArgs),
+    Replay(replay::ReplayArgs),
 }
 
 fn crate_version() -> &'static str {
@@ -64,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Clock(args) => clock::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Certify(args) => certify::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }
 

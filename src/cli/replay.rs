@@ -45,7 +45,7 @@ pub struct ReplayArgs {
     #[arg(long = "loop", default_value_t = 1, value_name = "N")]
     pub loops: u64,
     /// EAL arguments for `--backend dpdk`, whitespace-separated.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub dpdk_args: Option<String>,
     /// Pin the sending thread to this core and spin between frames instead of
     /// sleeping (give a core nothing else runs on).

@@ -36,7 +36,10 @@
 //! - [`lab`]: the run orchestrator behind `ticklab run`: feed, pacing, port, order
 //!   gateway, DUT, correlation and recording on their threads, and the results;
 //! - [`report`]: a results directory read back and checked, rendered as text,
-//!   markdown or JSON (`ticklab report`).
+//!   markdown or JSON (`ticklab report`);
+//! - [`replay`]: `ticklab replay`: a capture's frames staged in memory and sent as
+//!   they are through a `Port` (AF_PACKET, DPDK) at the pacer's anchored schedule,
+//!   with departure-minus-schedule figures from the port's TX stamps.
 
 pub mod build_info;
 pub mod capture;
@@ -50,6 +53,7 @@ pub mod nic;
 pub mod pace;
 pub mod proto;
 pub mod refcore;
+pub mod replay;
 pub mod report;
 pub mod stats;
 pub mod time;

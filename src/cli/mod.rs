@@ -10,6 +10,7 @@ pub mod decode;
 pub mod gen;
 pub mod history;
 pub mod plot;
+pub mod replay;
 pub mod report;
 pub mod run;
 
@@ -35,6 +36,7 @@ pub enum Command {
     Certify(certify::CertifyArgs),
     Plot(plot::PlotArgs),
     History(history::HistoryArgs),
+    Replay(replay::ReplayArgs),
 }
 
 fn crate_version() -> &'static str {
@@ -70,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Certify(args) => certify::run(args),
         Command::Plot(args) => plot::run(args),
         Command::History(args) => history::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }
 

@@ -15,16 +15,16 @@
 
 #![cfg(target_os = "linux")]
 
-use std::fs::File;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ticklab::nic::af_packet::{
     AfPacketConfig, AfPacketControl, AfPacketPort, Direction, HardwareStamping,
 };
 use ticklab::nic::{ClockDomain, Port, PortControl, RxMeta, TxTimestamp};
+#[path = "common/netns.rs"]
+mod netns;
+use netns::{in_netns, require_root_and_ip, VethPair};
 use ticklab::wire::{MacAddr, UdpEndpoints, UdpFrameTemplate, VlanTag};
 
 const A_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -39,140 +39,24 @@ const BURST: usize = 32;
 /// Only a guard against hanging forever; nothing here measures time.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
 
-/// Runs `ip` with `args`; fails with its stderr.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `ip {}`: {e}", args.join(" ")));
-    assert!(
-        out.status.success(),
-        "`ip {}` failed ({}): {}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-}
-
-/// Fails, naming what is missing, unless this process may build namespaces and open
-/// packet sockets.
-fn require_root_and_ip() {
-    // SAFETY: geteuid(2) takes nothing and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "af_packet needs root (CAP_NET_RAW for packet sockets, CAP_SYS_ADMIN for network \
-         namespaces and a veth pair); it runs as uid {euid}"
-    );
-    match Command::new("ip").arg("-V").output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!(
-            "af_packet needs iproute2's `ip`; `ip -V` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => panic!("af_packet needs iproute2's `ip` on PATH: {e}"),
-    }
-}
-
-/// Two namespaces joined by a veth pair; deleted on drop (deleting a namespace
-/// deletes the veth end in it, and with it the peer).
-struct Link {
-    a: String,
-    b: String,
-    a_veth: String,
-    b_veth: String,
-}
-
-impl Link {
-    /// `tag` tells the tests of this binary apart, which run at the same time.
-    fn create(tag: char) -> Link {
-        let pid = std::process::id();
-        // Interface names hold at most 15 bytes: "tp" + 7 digits + 2.
-        let link = Link {
-            a: format!("ticklab-afp-{pid}-{tag}a"),
-            b: format!("ticklab-afp-{pid}-{tag}b"),
-            a_veth: format!("tp{pid}{tag}a"),
-            b_veth: format!("tp{pid}{tag}b"),
-        };
-        // From here on a failure still deletes whatever was made.
-        ip(&["netns", "add", &link.a]);
-        ip(&["netns", "add", &link.b]);
-        ip(&[
-            "link",
-            "add",
-            &link.a_veth,
-            "address",
-            &A_MAC.to_string(),
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &link.b_veth,
-            "address",
-            &B_MAC.to_string(),
-        ]);
-        for (ns, veth, addr) in [
-            (&link.a, &link.a_veth, A_ADDR),
-            (&link.b, &link.b_veth, B_ADDR),
-        ] {
-            ip(&["link", "set", veth, "netns", ns]);
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/30"), "dev", veth]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-            ip(&["-n", ns, "link", "set", veth, "up"]);
-        }
-        link
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        let quiet = |args: &[&str]| {
-            let _ = Command::new("ip").args(args).output();
-        };
-        quiet(&["netns", "del", &self.a]);
-        quiet(&["netns", "del", &self.b]);
-        quiet(&["link", "del", &self.a_veth]);
-        let listed = Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let left: Vec<&str> = listed
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|name| *name == self.a || *name == self.b)
-            .collect();
-        if !left.is_empty() && !std::thread::panicking() {
-            panic!("network namespaces left behind: {left:?}");
-        }
-    }
-}
-
 /// Opens a port on a thread that entered the namespace `netns`; the port's sockets
 /// belong to that namespace wherever the port goes afterwards.
 fn open_in(netns: &str, config: AfPacketConfig) -> (AfPacketPort, AfPacketControl) {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let path = format!("/var/run/netns/{netns}");
-                let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-                // SAFETY: the fd is open for the call; setns only changes this thread's
-                // network namespace.
-                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(
-                    rc,
-                    0,
-                    "setns into {netns}: {}",
-                    std::io::Error::last_os_error()
-                );
-                let interface = config.interface.clone();
-                AfPacketPort::open(config)
-                    .unwrap_or_else(|e| panic!("opening AF_PACKET on {interface}: {e}"))
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    let interface = config.interface.clone();
+    in_netns(netns, move || {
+        AfPacketPort::open(config)
+            .unwrap_or_else(|e| panic!("opening AF_PACKET on {interface}: {e}"))
     })
+}
+
+/// The test's veth pair, with the MACs its frames are addressed with.
+fn link(tag: char) -> VethPair {
+    VethPair::create(
+        "afp",
+        "tp",
+        tag,
+        Some((A_MAC.to_string(), B_MAC.to_string())),
+    )
 }
 
 /// Frame `seq` from `src` to `dst`: Ethernet/IPv4/UDP, the sequence number first in
@@ -407,8 +291,8 @@ fn assert_all_arrived_in_order(
 
 #[test]
 fn every_frame_crosses_the_veth_in_order_with_timestamps() {
-    require_root_and_ip();
-    let link = Link::create('s');
+    require_root_and_ip("af_packet");
+    let link = link('s');
     // Hardware stamps asked for: veth has no PHC, so the port must say so and stay on
     // software stamps.
     let (mut a, a_control) = open_in(
@@ -512,8 +396,8 @@ fn every_frame_crosses_the_veth_in_order_with_timestamps() {
 
 #[test]
 fn a_tap_sees_its_own_frames_leave_and_others_arrive_on_one_clock() {
-    require_root_and_ip();
-    let link = Link::create('t');
+    require_root_and_ip("af_packet");
+    let link = link('t');
     let (mut tap, tap_control) = open_in(&link.a, AfPacketConfig::tap(link.a_veth.clone()));
     let (mut b, _b_control) = open_in(&link.b, AfPacketConfig::new(link.b_veth.clone()));
     assert_eq!(tap_control.clock_domain(), ClockDomain::KernelSoftware);
@@ -612,8 +496,8 @@ fn only_a_tap_sees_outgoing_frames_and_only_those_sent_through_the_qdisc() {
     // that bypasses it. The plain ports ignore outgoing frames, and frames that
     // bypass the qdisc are invisible to every tap (why a tap port refuses
     // qdisc_bypass).
-    require_root_and_ip();
-    let link = Link::create('q');
+    require_root_and_ip("af_packet");
+    let link = link('q');
     let (mut tap, _tap_control) = open_in(&link.a, AfPacketConfig::tap(link.a_veth.clone()));
     let (mut queued, _queued_control) = open_in(
         &link.a,

@@ -13,8 +13,9 @@
 
 #[path = "common/lab.rs"]
 mod lab;
-
-use std::process::Command;
+#[path = "common/netns.rs"]
+mod netns;
+use netns::{require_root_and_ip, VethPair, A_ADDR, B_ADDR};
 
 use lab::{
     assert_accounting, assert_results_complete, lab_lock, out_dir, read_summary, refcore_args,
@@ -22,135 +23,28 @@ use lab::{
 };
 use ticklab::lab::summary::Verdict;
 
-const LAB_ADDR: &str = "198.18.0.1";
-const DUT_ADDR: &str = "198.18.0.2";
-
-/// Runs `ip` with `args`; fails with its stderr.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `ip {}`: {e}", args.join(" ")));
-    assert!(
-        out.status.success(),
-        "`ip {}` failed ({}): {}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-}
-
-/// Fails, naming what is missing, unless this process may build namespaces.
-fn require_root_and_ip() {
-    // SAFETY: geteuid(2) takes nothing and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "lab_netns needs root (to create network namespaces and a veth pair); it runs as uid {euid}"
-    );
-    match Command::new("ip").arg("-V").output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!(
-            "lab_netns needs iproute2's `ip`; `ip -V` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => panic!("lab_netns needs iproute2's `ip` on PATH: {e}"),
-    }
-}
-
-/// Two namespaces joined by a veth pair; deleted on drop (deleting a namespace
-/// deletes the veth end in it, and with it the peer).
-struct LabLink {
-    lab: String,
-    dut: String,
-    lab_veth: String,
-    dut_veth: String,
-}
-
-impl LabLink {
-    fn create() -> LabLink {
-        let pid = std::process::id();
-        // Interface names hold at most 15 bytes: "tl" + 7 digits + 1.
-        let link = LabLink {
-            lab: format!("ticklab-lab-{pid}"),
-            dut: format!("ticklab-dut-{pid}"),
-            lab_veth: format!("tl{pid}l"),
-            dut_veth: format!("tl{pid}d"),
-        };
-        // From here on a failure still deletes whatever was made.
-        ip(&["netns", "add", &link.lab]);
-        ip(&["netns", "add", &link.dut]);
-        ip(&[
-            "link",
-            "add",
-            &link.lab_veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &link.dut_veth,
-        ]);
-        for (ns, veth, addr) in [
-            (&link.lab, &link.lab_veth, LAB_ADDR),
-            (&link.dut, &link.dut_veth, DUT_ADDR),
-        ] {
-            ip(&["link", "set", veth, "netns", ns]);
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/30"), "dev", veth]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-            ip(&["-n", ns, "link", "set", veth, "up"]);
-        }
-        link
-    }
-}
-
-impl Drop for LabLink {
-    fn drop(&mut self) {
-        // Each step may find nothing to delete (a creation that failed half way).
-        let quiet = |args: &[&str]| {
-            let _ = Command::new("ip").args(args).output();
-        };
-        quiet(&["netns", "del", &self.lab]);
-        quiet(&["netns", "del", &self.dut]);
-        quiet(&["link", "del", &self.lab_veth]);
-        let left: Vec<String> = Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|name| *name == self.lab || *name == self.dut)
-            .map(str::to_string)
-            .collect();
-        if !left.is_empty() && !std::thread::panicking() {
-            panic!("network namespaces left behind: {left:?}");
-        }
-    }
-}
-
 #[test]
 fn a_run_across_a_veth_pair_between_namespaces_is_complete() {
     let _turn = lab_lock();
-    require_root_and_ip();
-    let link = LabLink::create();
+    require_root_and_ip("lab_netns");
+    let link = VethPair::create("lab", "tl", 'n', None);
     let tmp = tempfile::tempdir().unwrap();
     let out = out_dir(&tmp);
 
-    let mut command: Vec<String> = ["ip", "netns", "exec", &link.dut, REFCORE]
+    let mut command: Vec<String> = ["ip", "netns", "exec", &link.b, REFCORE]
         .iter()
         .map(|s| s.to_string())
         .collect();
-    command.extend(refcore_args(DUT_ADDR, "{password}"));
-    let mut argv: Vec<String> = ["ip", "netns", "exec", &link.lab, TICKLAB, "run", "--out"]
+    command.extend(refcore_args(B_ADDR, "{password}"));
+    let mut argv: Vec<String> = ["ip", "netns", "exec", &link.a, TICKLAB, "run", "--out"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     argv.push(out.display().to_string());
     argv.extend(small_run(lab::free_udp_port()));
     argv.extend(sets(&[
-        ("network.feed_iface_addr", format!("{LAB_ADDR:?}")),
-        ("network.gateway_listen", format!("\"{LAB_ADDR}:0\"")),
+        ("network.feed_iface_addr", format!("{A_ADDR:?}")),
+        ("network.gateway_listen", format!("\"{A_ADDR}:0\"")),
         ("dut.command", toml_array(&command)),
     ]));
     let done = LabProcess::spawn(&argv).finish();
@@ -169,7 +63,7 @@ fn a_run_across_a_veth_pair_between_namespaces_is_complete() {
     assert_results_complete(&out);
     // The session really crossed the veth.
     assert!(
-        s.gateway.listen.starts_with(&format!("{LAB_ADDR}:")),
+        s.gateway.listen.starts_with(&format!("{A_ADDR}:")),
         "{:?}",
         s.gateway
     );
@@ -177,7 +71,7 @@ fn a_run_across_a_veth_pair_between_namespaces_is_complete() {
         s.gateway
             .peer
             .as_deref()
-            .is_some_and(|p| p.starts_with(&format!("{DUT_ADDR}:"))),
+            .is_some_and(|p| p.starts_with(&format!("{B_ADDR}:"))),
         "{:?}",
         s.gateway
     );

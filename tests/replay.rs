@@ -12,11 +12,13 @@
 #![cfg(target_os = "linux")]
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "common/netns.rs"]
+mod netns;
+use netns::{in_netns, require_root_and_ip, VethPair};
 use ticklab::capture::{LinkType, PcapWriter};
 use ticklab::feed::frames::{default_endpoints, FrameSource};
 use ticklab::feed::synthetic::{SyntheticConfig, SyntheticFeed};
@@ -27,130 +29,13 @@ const FRAMES: usize = 10_000;
 /// Only a guard against hanging forever; nothing here measures time.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `ip {}`: {e}", args.join(" ")));
-    assert!(
-        out.status.success(),
-        "`ip {}` failed ({}): {}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-}
-
-fn require_root_and_ip() {
-    // SAFETY: geteuid(2) takes nothing and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "replay needs root (CAP_NET_RAW for packet sockets, CAP_SYS_ADMIN for network \
-         namespaces and a veth pair); it runs as uid {euid}"
-    );
-    match Command::new("ip").arg("-V").output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!(
-            "replay needs iproute2's `ip`; `ip -V` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => panic!("replay needs iproute2's `ip` on PATH: {e}"),
-    }
-}
-
-/// Two namespaces joined by a veth pair; deleted on drop, also on panic.
-struct Link {
-    a: String,
-    b: String,
-    a_veth: String,
-    b_veth: String,
-}
-
-impl Link {
-    /// `tag` tells apart the tests of this binary, which run at the same time.
-    fn create(tag: char) -> Link {
-        let pid = std::process::id();
-        // Interface names hold at most 15 bytes: "rp" + 7 digits + 2.
-        let link = Link {
-            a: format!("ticklab-rpl-{pid}-{tag}a"),
-            b: format!("ticklab-rpl-{pid}-{tag}b"),
-            a_veth: format!("rp{pid}{tag}a"),
-            b_veth: format!("rp{pid}{tag}b"),
-        };
-        ip(&["netns", "add", &link.a]);
-        ip(&["netns", "add", &link.b]);
-        ip(&[
-            "link",
-            "add",
-            &link.a_veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &link.b_veth,
-        ]);
-        for (ns, veth, addr) in [
-            (&link.a, &link.a_veth, "198.18.0.1/30"),
-            (&link.b, &link.b_veth, "198.18.0.2/30"),
-        ] {
-            ip(&["link", "set", veth, "netns", ns]);
-            ip(&["-n", ns, "addr", "add", addr, "dev", veth]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-            ip(&["-n", ns, "link", "set", veth, "up"]);
-        }
-        link
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        let quiet = |args: &[&str]| {
-            let _ = Command::new("ip").args(args).output();
-        };
-        quiet(&["netns", "del", &self.a]);
-        quiet(&["netns", "del", &self.b]);
-        quiet(&["link", "del", &self.a_veth]);
-        let listed = Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let left: Vec<&str> = listed
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|name| *name == self.a || *name == self.b)
-            .collect();
-        if !left.is_empty() && !std::thread::panicking() {
-            panic!("network namespaces left behind: {left:?}");
-        }
-    }
-}
-
 /// Opens a port on a thread that entered `netns`; its sockets stay in that namespace.
 fn open_in(netns: &str, config: AfPacketConfig) -> AfPacketPort {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let path = format!("/var/run/netns/{netns}");
-                let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-                // SAFETY: the fd is open for the call; setns changes only this
-                // thread's network namespace.
-                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(
-                    rc,
-                    0,
-                    "setns into {netns}: {}",
-                    std::io::Error::last_os_error()
-                );
-                let interface = config.interface.clone();
-                AfPacketPort::open(config)
-                    .unwrap_or_else(|e| panic!("opening AF_PACKET on {interface}: {e}"))
-                    .0
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    let interface = config.interface.clone();
+    in_netns(netns, move || {
+        AfPacketPort::open(config)
+            .unwrap_or_else(|e| panic!("opening AF_PACKET on {interface}: {e}"))
+            .0
     })
 }
 
@@ -254,8 +139,8 @@ fn receive_feed_frames(port: &mut AfPacketPort, count: usize) -> Vec<Vec<u8>> {
 
 #[test]
 fn top_speed_replay_delivers_every_frame_in_order_byte_for_byte() {
-    require_root_and_ip();
-    let link = Link::create('t');
+    require_root_and_ip("replay");
+    let link = VethPair::create("rpl", "rp", 't', None);
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("feed.pcap");
     let frames = write_capture(&capture);
@@ -279,8 +164,8 @@ fn top_speed_replay_delivers_every_frame_in_order_byte_for_byte() {
 
 #[test]
 fn fixed_rate_summary_counts_and_rates_agree_with_what_was_sent() {
-    require_root_and_ip();
-    let link = Link::create('r');
+    require_root_and_ip("replay");
+    let link = VethPair::create("rpl", "rp", 'r', None);
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("feed.pcapng");
     // pcapng this time, written through the same frames.

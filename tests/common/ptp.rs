@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 
 use ticklab::time::ptp_mgmt::{ClientConfig, PortState, PtpClient};
 
+#[path = "netns.rs"]
+mod netns;
+pub use netns::ip;
+
 pub const MASTER_CONF: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/firmware-configs/ptp4l-test-sw-master.conf"
@@ -53,21 +57,6 @@ pub fn require_root_and_linuxptp() {
             Err(e) => panic!("ptp_mgmt needs `{tool}` from {package} on PATH: {e}"),
         }
     }
-}
-
-/// Runs `ip` with `args`; fails with its stderr.
-pub fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `ip {}`: {e}", args.join(" ")));
-    assert!(
-        out.status.success(),
-        "`ip {}` failed ({}): {}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
 }
 
 /// A ptp4l master and slave in two namespaces joined by a veth pair. Dropping it

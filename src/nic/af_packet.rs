@@ -94,10 +94,10 @@ use std::sync::Arc;
 use memmap2::{MmapOptions, MmapRaw};
 
 use super::timestamp::{
-    self, ClockDomain, ControlError, KernelTimestamp, CMSGHDR_LEN, CONTROL_BUFFER_LEN,
-    SCM_TSTAMP_SND, SOCK_EXTENDED_ERR_LEN, SOF_TIMESTAMPING_OPT_ID, SOF_TIMESTAMPING_OPT_TSONLY,
-    SOF_TIMESTAMPING_RAW_HARDWARE, SOF_TIMESTAMPING_RX_SOFTWARE, SOF_TIMESTAMPING_SOFTWARE,
-    SOF_TIMESTAMPING_TX_HARDWARE, SOF_TIMESTAMPING_TX_SOFTWARE, SO_EE_ORIGIN_TIMESTAMPING,
+    self, ClockDomain, KernelTimestamp, CONTROL_BUFFER_LEN, SCM_TSTAMP_SND,
+    SOF_TIMESTAMPING_OPT_ID, SOF_TIMESTAMPING_OPT_TSONLY, SOF_TIMESTAMPING_RAW_HARDWARE,
+    SOF_TIMESTAMPING_RX_SOFTWARE, SOF_TIMESTAMPING_SOFTWARE, SOF_TIMESTAMPING_TX_HARDWARE,
+    SOF_TIMESTAMPING_TX_SOFTWARE,
 };
 use super::{sys, Error, Port, PortControl, PortStats, RxMeta, SentBurst, TxTimestamp};
 
@@ -596,75 +596,6 @@ impl KeyLog {
             .contains(&behind)
             .then(|| self.attempts[key as usize % self.attempts.len()])
     }
-}
-
-/// A TX timestamp report from a packet socket's error queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PacketTxReport {
-    /// `ee_data`: the `OPT_ID` key of the frame.
-    pub key: u32,
-    /// `ee_info`: `SCM_TSTAMP_SND` for a departure.
-    pub tstamp_type: u32,
-    pub software_ns: Option<u64>,
-    pub hardware_ns: Option<u64>,
-}
-
-impl PacketTxReport {
-    /// The stamp in `clock`, tagged with the key.
-    pub fn stamp(&self, clock: ClockDomain) -> Option<KernelTimestamp> {
-        let ns = match clock {
-            ClockDomain::KernelSoftware => self.software_ns,
-            ClockDomain::NicHardware => self.hardware_ns,
-            ClockDomain::UserMonotonic => None,
-        }?;
-        Some(KernelTimestamp {
-            clock,
-            ns,
-            tx_id: Some(self.key),
-        })
-    }
-}
-
-/// Control messages start at multiples of `sizeof(long)`.
-const CMSG_ALIGN: usize = std::mem::size_of::<usize>();
-
-/// Parses one error-queue message of a packet socket: the `SCM_TIMESTAMPING` stamps
-/// (by [`timestamp::parse_control`]) and the `sock_extended_err` the kernel puts in a
-/// `SOL_PACKET`/`PACKET_TX_TIMESTAMP` message (`sock_recv_errqueue`), which the IP
-/// parser does not know. `None` when the message is no timestamp report.
-pub fn parse_packet_tx_report(control: &[u8]) -> Result<Option<PacketTxReport>, ControlError> {
-    let stamps = timestamp::parse_control(control)?;
-    // parse_control checked the framing: every cmsg_len is in bounds.
-    let mut offset = 0;
-    while let Some(header) = control.get(offset..offset + CMSGHDR_LEN) {
-        let cmsg_len = u64::from_ne_bytes(read_array(header, 0)) as usize;
-        let level = i32::from_ne_bytes(read_array(header, 8));
-        let kind = i32::from_ne_bytes(read_array(header, 12));
-        if cmsg_len < CMSGHDR_LEN {
-            break;
-        }
-        let data = control
-            .get(offset + CMSGHDR_LEN..offset + cmsg_len)
-            .unwrap_or(&[]);
-        if level == libc::SOL_PACKET
-            && kind == libc::PACKET_TX_TIMESTAMP
-            && data.len() >= SOCK_EXTENDED_ERR_LEN
-        {
-            let errno = read_u32(data, 0);
-            let origin = data[4];
-            if origin != SO_EE_ORIGIN_TIMESTAMPING || errno != libc::ENOMSG as u32 {
-                return Ok(None);
-            }
-            return Ok(Some(PacketTxReport {
-                tstamp_type: read_u32(data, 8),
-                key: read_u32(data, 12),
-                software_ns: stamps.software_ns,
-                hardware_ns: stamps.hardware_ns,
-            }));
-        }
-        offset += cmsg_len.div_ceil(CMSG_ALIGN) * CMSG_ALIGN;
-    }
-    Ok(None)
 }
 
 /// One frame in a `TPACKET_V3` block, read from its header.
@@ -1429,12 +1360,13 @@ impl Port for AfPacketPort {
                     });
                 }
             };
-            let report = parse_packet_tx_report(&self.errqueue_control[..received.control_len])?;
-            let matched = report
+            let parsed = timestamp::parse_control(&self.errqueue_control[..received.control_len])?;
+            let matched = parsed
+                .tx
                 .filter(|report| report.tstamp_type == SCM_TSTAMP_SND)
-                .and_then(|report| Some((self.keys.lookup(report.key)?, report)))
-                .and_then(|(attempt, report)| match attempt {
-                    Attempt::Sent(id) => Some((id, report.stamp(self.clock)?)),
+                .and_then(|report| self.keys.lookup(report.id))
+                .and_then(|attempt| match attempt {
+                    Attempt::Sent(id) => Some((id, parsed.stamp(self.clock)?)),
                     // A stamp of an attempt the kernel counted as failed: the frame
                     // went again and its stamp is the later one.
                     Attempt::Refused => None,
@@ -1679,6 +1611,10 @@ fn timestamping_info(socket: &OwnedFd, name: &CString) -> io::Result<Timestampin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nic::timestamp::{
+        ControlError, ParsedControl, TxReport, CMSGHDR_LEN, SOCK_EXTENDED_ERR_LEN,
+        SO_EE_ORIGIN_TIMESTAMPING,
+    };
     use crate::nic::timestamp::{SCM_TIMESTAMPING, SOL_SOCKET};
     use std::process::Command;
 
@@ -2036,16 +1972,16 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn a_recorded_software_tx_report_parses() {
-        let report = parse_packet_tx_report(&RECORDED_TX_SOFTWARE)
-            .unwrap()
-            .unwrap();
+        let report = timestamp::parse_control(&RECORDED_TX_SOFTWARE).unwrap();
         assert_eq!(
             report,
-            PacketTxReport {
-                key: 1,
-                tstamp_type: SCM_TSTAMP_SND,
+            ParsedControl {
                 software_ns: Some(1_795_560_289_668_877_161),
                 hardware_ns: None,
+                tx: Some(TxReport {
+                    id: 1,
+                    tstamp_type: SCM_TSTAMP_SND,
+                }),
             }
         );
         assert_eq!(
@@ -2057,9 +1993,6 @@ mod tests {
             })
         );
         assert_eq!(report.stamp(ClockDomain::NicHardware), None);
-        // The IP parser sees the stamp but not the report: why this parser exists.
-        let ip = timestamp::parse_control(&RECORDED_TX_SOFTWARE).unwrap();
-        assert_eq!(ip.tx, None);
     }
 
     /// A hardware report as a PHC-stamping NIC gives it (ts[0] empty, ts[2] raw PHC
@@ -2080,10 +2013,8 @@ mod tests {
 
     #[test]
     fn a_hardware_tx_report_is_in_the_nic_domain_only() {
-        let report = parse_packet_tx_report(&hardware_tx_report())
-            .unwrap()
-            .unwrap();
-        assert_eq!(report.key, 41);
+        let report = timestamp::parse_control(&hardware_tx_report()).unwrap();
+        assert_eq!(report.tx.map(|r| r.id), Some(41));
         assert_eq!(report.software_ns, None);
         assert_eq!(report.hardware_ns, Some(1_234_000_000_777));
         assert_eq!(
@@ -2104,18 +2035,27 @@ mod tests {
         err[0..4].copy_from_slice(&(libc::EHOSTUNREACH as u32).to_ne_bytes());
         err[4] = 2;
         let control = cmsg(libc::SOL_PACKET, libc::PACKET_TX_TIMESTAMP, &err);
-        assert_eq!(parse_packet_tx_report(&control), Ok(None));
+        assert_eq!(timestamp::parse_control(&control).unwrap().tx, None);
         // A stamp without a report, and nothing at all.
         let stamp_only = cmsg(SOL_SOCKET, SCM_TIMESTAMPING, &[0; 48]);
-        assert_eq!(parse_packet_tx_report(&stamp_only), Ok(None));
-        assert_eq!(parse_packet_tx_report(&[]), Ok(None));
-        // A report too short for its sock_extended_err is skipped, not read past.
+        assert_eq!(timestamp::parse_control(&stamp_only).unwrap().tx, None);
+        assert_eq!(timestamp::parse_control(&[]).unwrap().tx, None);
+        // A report too short for its sock_extended_err is an error, never read past.
         let short = cmsg(libc::SOL_PACKET, libc::PACKET_TX_TIMESTAMP, &err[..12]);
-        assert_eq!(parse_packet_tx_report(&short), Ok(None));
+        assert_eq!(
+            timestamp::parse_control(&short),
+            Err(ControlError::Truncated {
+                offset: 0,
+                level: libc::SOL_PACKET,
+                kind: libc::PACKET_TX_TIMESTAMP,
+                needed: 16,
+                available: 12
+            })
+        );
         let mut broken = hardware_tx_report();
         broken[64] = 200;
         assert_eq!(
-            parse_packet_tx_report(&broken),
+            timestamp::parse_control(&broken),
             Err(ControlError::BadLength {
                 offset: 64,
                 cmsg_len: 200,

@@ -174,7 +174,8 @@ pub struct ParsedControl {
     pub software_ns: Option<u64>,
     /// `timespec[2]` of `SCM_TIMESTAMPING`, when non-zero.
     pub hardware_ns: Option<u64>,
-    /// Present on error-queue messages that report a TX timestamp.
+    /// Present on error-queue messages that report a TX timestamp (IP sockets'
+    /// `IP_RECVERR`/`IPV6_RECVERR`, packet sockets' `PACKET_TX_TIMESTAMP`).
     pub tx: Option<TxReport>,
 }
 
@@ -252,7 +253,11 @@ pub fn parse_control(control: &[u8]) -> Result<ParsedControl, ControlError> {
                 parsed.software_ns = timespec_ns(data, 0);
                 parsed.hardware_ns = timespec_ns(data, 2 * TIMESPEC_LEN);
             }
-            (SOL_IP, IP_RECVERR) | (SOL_IPV6, IPV6_RECVERR) => {
+            // IP sockets report the extended error under their level; packet sockets
+            // (AF_PACKET) under SOL_PACKET/PACKET_TX_TIMESTAMP (sock_recv_errqueue).
+            (SOL_IP, IP_RECVERR)
+            | (SOL_IPV6, IPV6_RECVERR)
+            | (libc::SOL_PACKET, libc::PACKET_TX_TIMESTAMP) => {
                 need(SOCK_EXTENDED_ERR_LEN)?;
                 let errno = u32::from_ne_bytes(read_array(data, 0));
                 let origin = data[4];

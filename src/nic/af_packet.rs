@@ -99,7 +99,9 @@ use super::timestamp::{
     SOF_TIMESTAMPING_RX_SOFTWARE, SOF_TIMESTAMPING_SOFTWARE, SOF_TIMESTAMPING_TX_HARDWARE,
     SOF_TIMESTAMPING_TX_SOFTWARE,
 };
-use super::{sys, Error, Port, PortControl, PortStats, RxMeta, SentBurst, TxTimestamp};
+use super::{
+    bump, sys, Error, Port, PortControl, PortCounters, PortStats, RxMeta, SentBurst, TxTimestamp,
+};
 
 /// Kernel structure layouts and constants (`include/uapi/linux/if_packet.h`,
 /// `net_tstamp.h`, `ethtool.h`) as named byte offsets, for reading ring memory the
@@ -480,21 +482,9 @@ pub enum OpenError {
 /// Counters shared with the [`AfPacketControl`]; one writer, the hot thread.
 #[derive(Debug, Default)]
 struct Counters {
-    tx_packets: AtomicU64,
-    tx_bytes: AtomicU64,
-    tx_failed: AtomicU64,
-    tx_timestamps: AtomicU64,
-    tx_timestamps_unmatched: AtomicU64,
-    rx_packets: AtomicU64,
-    rx_bytes: AtomicU64,
+    port: PortCounters,
     rx_dropped: AtomicU64,
     rx_unstamped: AtomicU64,
-}
-
-fn bump(counter: &AtomicU64, by: u64) {
-    if by != 0 {
-        counter.fetch_add(by, Ordering::Relaxed);
-    }
 }
 
 /// The control handle of an [`AfPacketPort`]: statistics and what the interface
@@ -537,17 +527,7 @@ impl AfPacketControl {
 
 impl PortControl for AfPacketControl {
     fn stats(&self) -> PortStats {
-        let c = &self.counters;
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        PortStats {
-            tx_packets: load(&c.tx_packets),
-            tx_bytes: load(&c.tx_bytes),
-            tx_failed: load(&c.tx_failed),
-            tx_timestamps: load(&c.tx_timestamps),
-            tx_timestamps_unmatched: load(&c.tx_timestamps_unmatched),
-            rx_packets: load(&c.rx_packets),
-            rx_bytes: load(&c.rx_bytes),
-        }
+        self.counters.port.snapshot()
     }
 
     fn clock_domain(&self) -> ClockDomain {
@@ -1246,8 +1226,8 @@ impl AfPacketPort {
         directions: Option<&mut [Direction]>,
     ) -> Result<usize, Error> {
         let pass = self.rx.receive(self.clock, buffers, meta, directions);
-        bump(&self.counters.rx_packets, pass.received as u64);
-        bump(&self.counters.rx_bytes, pass.bytes);
+        bump(&self.counters.port.rx_packets, pass.received as u64);
+        bump(&self.counters.port.rx_bytes, pass.bytes);
         bump(&self.counters.rx_unstamped, pass.unstamped);
         if pass.malformed {
             return Err(Error::Io {
@@ -1288,9 +1268,9 @@ impl AfPacketPort {
                 .unwrap_or(libc::EIO)
         });
         let kicked = self.tx.account(&mut self.keys, errno);
-        bump(&self.counters.tx_packets, kicked.packets);
-        bump(&self.counters.tx_bytes, kicked.bytes);
-        bump(&self.counters.tx_failed, u64::from(kicked.refused));
+        bump(&self.counters.port.tx_packets, kicked.packets);
+        bump(&self.counters.port.tx_bytes, kicked.bytes);
+        bump(&self.counters.port.tx_failed, u64::from(kicked.refused));
         match errno {
             None | Some(libc::EAGAIN | libc::EINTR | libc::ENOBUFS) => Ok(()),
             Some(errno) => Err(Error::Io {
@@ -1352,8 +1332,8 @@ impl Port for AfPacketPort {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(source) => {
-                    bump(&self.counters.tx_timestamps, written as u64);
-                    bump(&self.counters.tx_timestamps_unmatched, unmatched);
+                    bump(&self.counters.port.tx_timestamps, written as u64);
+                    bump(&self.counters.port.tx_timestamps_unmatched, unmatched);
                     return Err(Error::Io {
                         op: "recvmsg(MSG_ERRQUEUE)",
                         source,
@@ -1379,8 +1359,8 @@ impl Port for AfPacketPort {
                 None => unmatched += 1,
             }
         }
-        bump(&self.counters.tx_timestamps, written as u64);
-        bump(&self.counters.tx_timestamps_unmatched, unmatched);
+        bump(&self.counters.port.tx_timestamps, written as u64);
+        bump(&self.counters.port.tx_timestamps_unmatched, unmatched);
         Ok(written)
     }
 

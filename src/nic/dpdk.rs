@@ -65,7 +65,7 @@ use std::time::Duration;
 use dpdk_sys as ffi;
 
 use super::timestamp::{ClockDomain, KernelTimestamp};
-use super::{Error, Port, PortControl, PortStats, RxMeta, SentBurst, TxTimestamp};
+use super::{bump, Error, Port, PortControl, PortStats, RxMeta, SentBurst, TxTimestamp};
 
 /// Why DPDK could not be set up or a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -1290,11 +1290,6 @@ struct QueueCounters {
     tx_timestamps_dropped: AtomicU64,
     tx_pool_empty: AtomicU64,
     rx_truncated: AtomicU64,
-}
-
-fn bump(counter: &AtomicU64, by: u64) {
-    // One writer (the queue's thread): a relaxed add is all readers need.
-    counter.fetch_add(by, Ordering::Relaxed);
 }
 
 /// A configured port: stopped and closed on drop, then its pools freed.

@@ -43,6 +43,7 @@ pub mod uring;
 pub mod uring_tcp;
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use timestamp::{ClockDomain, KernelTimestamp};
 
@@ -130,6 +131,42 @@ pub struct PortStats {
     pub tx_timestamps_unmatched: u64,
     pub rx_packets: u64,
     pub rx_bytes: u64,
+}
+
+/// The live counters behind [`PortStats`]: written by the port's one hot thread
+/// with relaxed adds, read by its control handle from any thread.
+#[derive(Debug, Default)]
+pub(crate) struct PortCounters {
+    pub tx_packets: AtomicU64,
+    pub tx_bytes: AtomicU64,
+    pub tx_failed: AtomicU64,
+    pub tx_timestamps: AtomicU64,
+    pub tx_timestamps_unmatched: AtomicU64,
+    pub rx_packets: AtomicU64,
+    pub rx_bytes: AtomicU64,
+}
+
+impl PortCounters {
+    pub fn snapshot(&self) -> PortStats {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        PortStats {
+            tx_packets: load(&self.tx_packets),
+            tx_bytes: load(&self.tx_bytes),
+            tx_failed: load(&self.tx_failed),
+            tx_timestamps: load(&self.tx_timestamps),
+            tx_timestamps_unmatched: load(&self.tx_timestamps_unmatched),
+            rx_packets: load(&self.rx_packets),
+            rx_bytes: load(&self.rx_bytes),
+        }
+    }
+}
+
+/// Adds `by` to a counter of the port's one writer (a relaxed add is all readers
+/// need; nothing is written for 0).
+pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+    if by != 0 {
+        counter.fetch_add(by, Ordering::Relaxed);
+    }
 }
 
 /// Why a port could not be opened or used.

@@ -34,14 +34,15 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use io_uring::{opcode, squeue, types, IoUring};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::timestamp::{self, ClockDomain, KernelTimestamp, CONTROL_BUFFER_LEN, SCM_TSTAMP_SND};
-use super::{sys, Error, Port, PortControl, PortStats, RxMeta, SentBurst, TxTimestamp};
+use super::{
+    bump, sys, Error, Port, PortControl, PortCounters, PortStats, RxMeta, SentBurst, TxTimestamp,
+};
 
 /// How to open a [`UdpPort`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,42 +87,15 @@ impl UdpPortConfig {
     }
 }
 
-/// Counters shared with the [`UdpPortControl`].
-#[derive(Debug, Default)]
-struct Counters {
-    tx_packets: AtomicU64,
-    tx_bytes: AtomicU64,
-    tx_failed: AtomicU64,
-    tx_timestamps: AtomicU64,
-    tx_timestamps_unmatched: AtomicU64,
-    rx_packets: AtomicU64,
-    rx_bytes: AtomicU64,
-}
-
-fn bump(counter: &AtomicU64, by: u64) {
-    // One writer (the hot thread): a relaxed add is all the readers need.
-    counter.fetch_add(by, Ordering::Relaxed);
-}
-
 /// The control handle of a [`UdpPort`]: statistics from any thread.
 #[derive(Debug, Clone)]
 pub struct UdpPortControl {
-    counters: Arc<Counters>,
+    counters: Arc<PortCounters>,
 }
 
 impl PortControl for UdpPortControl {
     fn stats(&self) -> PortStats {
-        let c = &self.counters;
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        PortStats {
-            tx_packets: load(&c.tx_packets),
-            tx_bytes: load(&c.tx_bytes),
-            tx_failed: load(&c.tx_failed),
-            tx_timestamps: load(&c.tx_timestamps),
-            tx_timestamps_unmatched: load(&c.tx_timestamps_unmatched),
-            rx_packets: load(&c.rx_packets),
-            rx_bytes: load(&c.rx_bytes),
-        }
+        self.counters.snapshot()
     }
 
     fn clock_domain(&self) -> ClockDomain {
@@ -208,7 +182,7 @@ pub struct UdpPort {
     early_len: usize,
     errqueue_control: [u8; CONTROL_BUFFER_LEN],
     rx_control: [u8; CONTROL_BUFFER_LEN],
-    counters: Arc<Counters>,
+    counters: Arc<PortCounters>,
 }
 
 // SAFETY: the raw pointers in `headers` and `iovecs` point only into this struct's
@@ -290,7 +264,7 @@ impl UdpPort {
             })
             .collect();
 
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(PortCounters::default());
         let port = UdpPort {
             ring,
             socket,

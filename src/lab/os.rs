@@ -20,6 +20,30 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
         .saturating_add(ts.tv_nsec as u64)
 }
 
+/// Without a core of its own, a send loop sleeps until this long before its next
+/// due time and spins the rest: finer than the kernel's wake-up jitter, short enough
+/// that the other cores of a small machine stay with the DUT and the kernel.
+pub const SPIN_WINDOW_NS: u64 = 5_000;
+
+/// One step of waiting for `at_ns` (`CLOCK_MONOTONIC`), the send loops' one waiting
+/// policy (the lab's and `ticklab replay`'s): with `spin`, a spin-loop hint; else a
+/// sleep until [`SPIN_WINDOW_NS`] before `at_ns`, at most `max_sleep_ns` (so the
+/// caller sees stop requests and reports progress), then spins. Returns at once when
+/// `at_ns` has passed. The caller loops until it is due.
+pub fn wait_step(at_ns: u64, spin: bool, max_sleep_ns: u64) {
+    let now = monotonic_ns();
+    if at_ns <= now {
+        return;
+    }
+    let remaining = at_ns - now;
+    if !spin && remaining > SPIN_WINDOW_NS {
+        let sleep = (remaining - SPIN_WINDOW_NS).min(max_sleep_ns);
+        std::thread::sleep(std::time::Duration::from_nanos(sleep));
+    } else {
+        std::hint::spin_loop();
+    }
+}
+
 /// `CLOCK_MONOTONIC` in ns: the pacer's clock (never stepped).
 pub fn monotonic_ns() -> u64 {
     clock_ns(libc::CLOCK_MONOTONIC)

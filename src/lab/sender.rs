@@ -31,14 +31,12 @@ use crate::proto::moldudp64::Packet;
 use crate::refcore::trigger::TriggerEngine;
 use crate::stats::Recorder;
 
-use super::os::{monotonic_ns, realtime_ns};
+use super::os::{monotonic_ns, realtime_ns, wait_step};
 use super::source::FeedSource;
 
 /// Datagrams sent in one burst at most (when several are due at once).
 pub const BURST: usize = 32;
-/// Without a core of its own, the send thread sleeps until this long before a
-/// datagram is due, then spins.
-pub const SPIN_WINDOW_NS: u64 = 5_000;
+pub use super::os::SPIN_WINDOW_NS;
 /// The longest single sleep, so stop requests and orders are seen promptly.
 const MAX_SLEEP_NS: u64 = 1_000_000;
 /// A datagram whose TX stamp has not come back this long after it was sent gets its
@@ -385,16 +383,7 @@ impl<P: Port> Sender<P> {
                 self.last_service_mono = monotonic_ns();
             }
             let at = self.staged[self.staged_head].due_mono;
-            let now = monotonic_ns();
-            if at > now {
-                let remaining = at - now;
-                if !self.cfg.spin && remaining > SPIN_WINDOW_NS {
-                    let sleep = (remaining - SPIN_WINDOW_NS).min(MAX_SLEEP_NS);
-                    std::thread::sleep(Duration::from_nanos(sleep));
-                } else {
-                    std::hint::spin_loop();
-                }
-            }
+            wait_step(at, self.cfg.spin, MAX_SLEEP_NS);
         }
     }
 

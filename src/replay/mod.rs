@@ -48,14 +48,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::capture::{CaptureError, CaptureReader, LinkType};
-use crate::lab::os::{monotonic_ns, realtime_minus_monotonic_ns};
+use crate::lab::os::{monotonic_ns, realtime_minus_monotonic_ns, wait_step};
 use crate::nic::{ClockDomain, Port, TxTimestamp};
 use crate::pace::{Lateness, LatenessSummary, Mode, PaceError, Pacer};
 
 /// Frames handed to [`Port::send_burst`] at most at once.
 pub const BURST: usize = 32;
-/// Without spinning, the loop sleeps until this long before the next frame is due.
-pub const SPIN_WINDOW_NS: u64 = 5_000;
+pub use crate::lab::os::SPIN_WINDOW_NS;
 /// The longest single sleep, so progress is reported while a long gap passes.
 const MAX_SLEEP_NS: u64 = 100_000_000;
 /// How often the progress callback is called at most.
@@ -592,14 +591,7 @@ pub fn replay<P: Port>(
                     drain_stamps(port, &mut stamps, &mut in_flight, &mut departures)
                         .map_err(|e| port_err(sent, e))?;
                 }
-                let now = monotonic_ns();
-                let remaining = at.saturating_sub(now);
-                if !options.spin && remaining > SPIN_WINDOW_NS {
-                    let sleep = (remaining - SPIN_WINDOW_NS).min(MAX_SLEEP_NS);
-                    std::thread::sleep(Duration::from_nanos(sleep));
-                } else {
-                    std::hint::spin_loop();
-                }
+                wait_step(at, options.spin, MAX_SLEEP_NS);
             }
         }
     }

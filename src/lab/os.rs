@@ -7,18 +7,7 @@
 
 use std::io;
 
-fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; both clock ids are always
-    // available on Linux, so the call cannot fail with a valid pointer.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
-}
+pub use crate::time::{monotonic_ns, realtime_ns};
 
 /// Without a core of its own, a send loop sleeps until this long before its next
 /// due time and spins the rest: finer than the kernel's wake-up jitter, short enough
@@ -42,16 +31,6 @@ pub fn wait_step(at_ns: u64, spin: bool, max_sleep_ns: u64) {
     } else {
         std::hint::spin_loop();
     }
-}
-
-/// `CLOCK_MONOTONIC` in ns: the pacer's clock (never stepped).
-pub fn monotonic_ns() -> u64 {
-    clock_ns(libc::CLOCK_MONOTONIC)
-}
-
-/// `CLOCK_REALTIME` in ns since the epoch: the domain of kernel software timestamps.
-pub fn realtime_ns() -> u64 {
-    clock_ns(libc::CLOCK_REALTIME)
 }
 
 /// The offset that turns a `CLOCK_MONOTONIC` reading into `CLOCK_REALTIME`

@@ -61,6 +61,31 @@ use std::path::PathBuf;
 
 use crate::nic::timestamp::{ClockDomain, KernelTimestamp};
 
+/// A clock that cannot fail with a valid pointer, read through the vDSO (no system
+/// call), in ns.
+fn read_clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC and CLOCK_REALTIME
+    // always exist on Linux, so the call cannot fail with a valid pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// `CLOCK_MONOTONIC` in ns: the pacer's clock (never stepped).
+pub fn monotonic_ns() -> u64 {
+    read_clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// `CLOCK_REALTIME` in ns since the epoch: the domain of kernel software timestamps.
+pub fn realtime_ns() -> u64 {
+    read_clock_ns(libc::CLOCK_REALTIME)
+}
+
 /// A clock domain, as a zero-sized type.
 pub trait Domain: Copy + Eq + fmt::Debug + sealed::Sealed {
     /// Short name for logs and JSON.

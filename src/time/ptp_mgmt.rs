@@ -2185,11 +2185,8 @@ pub fn sync_sample(client: &mut PtpClient) -> Result<super::sync::SyncSample, Pt
     let port = client.get_port_data_set()?;
     let current = client.get_current_data_set()?;
     let parent = client.get_parent_data_set()?;
-    let at_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     Ok(super::sync::SyncSample {
-        at_ns,
+        at_ns: super::realtime_ns(),
         port_state: super::sync::PortState::Port(port.port_state),
         offset_ns: Some(status.master_offset_ns),
         mean_path_delay_ns: Some(current.mean_path_delay.floor_ns()),

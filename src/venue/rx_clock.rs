@@ -54,7 +54,6 @@ use std::io;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::server::{ClockDomain, RxClock};
 use crate::nic::timestamp::{
@@ -66,15 +65,8 @@ use crate::nic::uring_tcp::StampedStreamReceiver;
 /// messages (`SOFTWARE`); the kernel needs both.
 pub const RX_SOFTWARE_FLAGS: u32 = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
 
-/// `CLOCK_REALTIME` now, in nanoseconds since the Unix epoch: the clock of the
-/// kernel's software stamps (std's `SystemTime` reads it on Linux).
-pub fn realtime_ns() -> u64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    u64::try_from(since_epoch).unwrap_or(u64::MAX)
-}
+/// `CLOCK_REALTIME` in ns since the epoch (the stamps' domain).
+pub use crate::time::realtime_ns;
 
 /// A live view of a [`KernelRxClock`]'s unstamped-read count, readable from any
 /// thread while the server runs.

@@ -367,7 +367,7 @@ fn control(
         options.argv.clone(),
         started_at,
     );
-    results::write_json(&dir_path, "env.json", &env)?;
+    results::write_json(&dir_path, results::ENV_JSON, &env)?;
 
     // The clock: ptp4l must answer and be locked when the spec requires it.
     let uds = spec.clock.ptp_uds.clone();
@@ -588,13 +588,13 @@ fn control(
     let (sched_recorder, mut sched_collector) = interval_recorder(record_start);
     let comment = format!("ticklab run {run_id}: {{}} tick-to-trade, ns, clock kernel-software");
     let mut wire_log = HlogWriter::new(
-        AtomicFile::create(&dir_path, "latency.hlog")?,
+        AtomicFile::create(&dir_path, results::LATENCY_HLOG)?,
         record_start,
         Some(&comment.replace("{}", "wire")),
     )
     .map_err(|e| LabError::Internal(format!("latency.hlog: {e}")))?;
     let mut sched_log = HlogWriter::new(
-        AtomicFile::create(&dir_path, "from-schedule.hlog")?,
+        AtomicFile::create(&dir_path, results::FROM_SCHEDULE_HLOG)?,
         record_start,
         Some(&comment.replace("{}", "from-schedule")),
     )
@@ -844,8 +844,8 @@ fn control(
     wire_log.into_inner().commit()?;
     sched_log.into_inner().commit()?;
     for (name, collector) in [
-        ("latency.hgrm", &wire_collector),
-        ("from-schedule.hgrm", &sched_collector),
+        (results::LATENCY_HGRM, &wire_collector),
+        (results::FROM_SCHEDULE_HGRM, &sched_collector),
     ] {
         let mut text = Vec::new();
         write_percentile_distribution(&mut text, collector.total(), 5, HGRM_UNIT_RATIO)
@@ -967,7 +967,7 @@ fn control(
         hgrm_unit_ratio: HGRM_UNIT_RATIO,
         ptp: ptp_summary,
     };
-    results::write_json(&dir_path, "summary.json", &summary)?;
+    results::write_json(&dir_path, results::SUMMARY_JSON, &summary)?;
     let mut env = HostEnv::collect(
         domain,
         TIMESTAMP_SOURCE,
@@ -985,7 +985,7 @@ fn control(
         }
         Err(e) => env.tsc_calibration_error = Some(e.to_string()),
     }
-    results::write_json(&dir_path, "env.json", &env)?;
+    results::write_json(&dir_path, results::ENV_JSON, &env)?;
     Ok(RunResults {
         dir: dir_path,
         summary,

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{LoadedRun, ReportError};
+use crate::lab::results;
 use crate::lab::summary::Verdict;
 
 /// The example SLA `ticklab certify --print-example-sla` prints.
@@ -151,11 +152,11 @@ pub fn parse_sla(path: &Path, text: &str) -> Result<Sla, String> {
 
 /// The files a certificate covers: every result file the run wrote.
 const JUDGED: [&str; 5] = [
-    "summary.json",
-    "env.json",
-    "spec.toml",
-    "latency.hlog",
-    "latency.hgrm",
+    results::SUMMARY_JSON,
+    results::ENV_JSON,
+    results::SPEC_TOML,
+    results::LATENCY_HLOG,
+    results::LATENCY_HGRM,
 ];
 
 /// Judges `run` against `sla`.

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::lab::results::HostEnv;
+use crate::lab::results::{self, HostEnv};
 use crate::lab::summary::{Summary, Verdict};
 use crate::stats::{read_hlog, read_hlog_lenient, Histogram, LatencySummary};
 
@@ -97,9 +97,9 @@ pub fn load_run(dir: &Path, lenient: bool) -> Result<LoadedRun, ReportError> {
             "not a results directory (ticklab run writes one per run, under results/)",
         ));
     }
-    let summary: Summary = read_json(&dir.join("summary.json"))?;
-    let env: HostEnv = read_json(&dir.join("env.json"))?;
-    let spec_path = dir.join("spec.toml");
+    let summary: Summary = read_json(&dir.join(results::SUMMARY_JSON))?;
+    let env: HostEnv = read_json(&dir.join(results::ENV_JSON))?;
+    let spec_path = dir.join(results::SPEC_TOML);
     let spec: toml::Table = std::fs::read_to_string(&spec_path)
         .map_err(|e| ReportError::file(&spec_path, e.to_string()))
         .and_then(|text| {
@@ -110,7 +110,7 @@ pub fn load_run(dir: &Path, lenient: bool) -> Result<LoadedRun, ReportError> {
                 )
             })
         })?;
-    let hlog_path = dir.join("latency.hlog");
+    let hlog_path = dir.join(results::LATENCY_HLOG);
     let bytes =
         std::fs::read(&hlog_path).map_err(|e| ReportError::file(&hlog_path, e.to_string()))?;
     let log = if lenient {

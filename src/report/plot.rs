@@ -213,7 +213,7 @@ pub fn render_trend(
 /// only the merged histogram). Lenient: [`super::load_run`] has already judged the
 /// log under the caller's strictness, so a skipped line was accepted there.
 pub fn read_intervals(run: &LoadedRun) -> Result<Vec<HlogInterval>, ReportError> {
-    let path = run.dir.join("latency.hlog");
+    let path = run.dir.join(crate::lab::results::LATENCY_HLOG);
     let bytes = std::fs::read(&path).map_err(|e| ReportError::file(&path, e.to_string()))?;
     read_hlog_lenient(&bytes)
         .map(|log| log.intervals)

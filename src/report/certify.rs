@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::history::Metric;
 use super::{LoadedRun, ReportError};
 use crate::lab::results;
 use crate::lab::summary::Verdict;
@@ -27,7 +28,7 @@ pub const EXAMPLE_SLA: &str = r#"# ticklab SLA: what a run must show to be certi
 name = "order entry, release 2026.11"
 
 # Limits on wire tick-to-trade (TX stamp of the tick to RX stamp of the order), ns.
-# Any of: p50, p90, p99, "p99.9", "p99.99", max (quote the ones with a dot: TOML
+# Any of: p50, p90, p99, "p99.9", "p99.99", max, mean (quote the ones with a dot: TOML
 # reads p99.9 unquoted as a table p99 with a key 9).
 [latency_ns]
 p50 = 25000
@@ -132,10 +133,12 @@ pub fn parse_sla(path: &Path, text: &str) -> Result<Sla, String> {
         format!("{}{at}: {}", path.display(), e.message())
     })?;
     for name in sla.latency_ns.keys() {
-        if !super::compare::QUANTILES.iter().any(|(n, _)| n == name) {
+        if name.parse::<Metric>().is_err() {
+            let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
             return Err(format!(
-                "{}: latency_ns.{name}: unknown percentile; expected p50, p90, p99, p99.9, p99.99 or max",
-                path.display()
+                "{}: latency_ns.{name}: unknown percentile; expected one of {}",
+                path.display(),
+                names.join(", ")
             ));
         }
     }
@@ -182,14 +185,10 @@ pub fn certify(run: &LoadedRun, sla: &Sla, issued_at: String) -> Result<Certific
     );
     let latency = crate::stats::LatencySummary::from_histogram(&run.histogram, 0);
     for (name, limit) in &sla.latency_ns {
-        let measured = match name.as_str() {
-            "p50" => latency.p50,
-            "p90" => latency.p90,
-            "p99" => latency.p99,
-            "p99.9" => latency.p99_9,
-            "p99.99" => latency.p99_99,
-            _ => latency.max,
-        };
+        // parse_sla checked every name.
+        let measured = name
+            .parse::<Metric>()
+            .map_or(latency.max, |m| m.of(&latency).round() as u64);
         add(
             format!("latency {name}"),
             format!("<= {limit} ns"),

@@ -3,24 +3,28 @@
 //! correlator, orders from the ring, recording, the drain and the close) is driven
 //! over an in-memory port, and a counting allocator shows no allocation on that thread
 //! between the start of `Sender::run` and its return (the frees when the thread drops
-//! its buffers at the end are teardown, not counted).
+//! its buffers at the end are teardown, not counted). It runs twice: handing UDP
+//! payloads to a socket-like port, and building whole Ethernet frames for a frame
+//! backend (AF_PACKET, DPDK), whose every frame the port checks.
 
 #[path = "common/counting_alloc.rs"]
 mod counting_alloc;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use counting_alloc::allocations_on_this_thread;
 use ticklab::correlate::{self, Correlator};
 use ticklab::feed::synthetic::{SyntheticConfig, SyntheticFeed};
-use ticklab::lab::sender::{Limit, Live, Marking, OrderArrival, Sender, SenderConfig};
+use ticklab::lab::sender::{Framing, Limit, Live, Marking, OrderArrival, Sender, SenderConfig};
 use ticklab::lab::source::SyntheticSource;
 use ticklab::nic::{ClockDomain, Error, KernelTimestamp, Port, RxMeta, SentBurst, TxTimestamp};
 use ticklab::pace::{Mode, Pacer};
+use ticklab::proto::moldudp64::Packet;
 use ticklab::refcore::book::BookConfig;
 use ticklab::refcore::trigger::{TriggerEngine, TriggerRule};
 use ticklab::stats::interval_recorder;
+use ticklab::wire::{ethernet_udp_fast, MacAddr, UdpEndpoints, UdpFrameTemplate};
 
 /// A port that sends nowhere and stamps every datagram at once with a clock that
 /// advances a microsecond per datagram.
@@ -29,6 +33,58 @@ struct MemoryPort {
     pending: [u32; 64],
     pending_len: usize,
     clock_ns: u64,
+    /// Packets are Ethernet frames to `FEED_PORT` carrying MoldUDP64.
+    framed: bool,
+    /// Packets checked, and those that were not what the framing promised.
+    checked: Arc<AtomicU64>,
+    malformed: Arc<AtomicU64>,
+    /// The IPv4 identification of the last frame.
+    last_ip_id: Option<u16>,
+}
+
+const FEED_PORT: u16 = 26_400;
+
+impl MemoryPort {
+    fn new(framed: bool, checked: Arc<AtomicU64>, malformed: Arc<AtomicU64>) -> MemoryPort {
+        MemoryPort {
+            next_id: 0,
+            pending: [0; 64],
+            pending_len: 0,
+            clock_ns: 0,
+            framed,
+            checked,
+            malformed,
+            last_ip_id: None,
+        }
+    }
+
+    fn check(&mut self, packet: &[u8]) {
+        self.checked.fetch_add(1, Ordering::Relaxed);
+        let payload = if self.framed {
+            match ethernet_udp_fast(packet) {
+                Some(udp) if udp.dst_port == FEED_PORT => {
+                    let id = u16::from_be_bytes([packet[18], packet[19]]);
+                    if self
+                        .last_ip_id
+                        .is_some_and(|last| id != last.wrapping_add(1))
+                    {
+                        self.malformed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.last_ip_id = Some(id);
+                    &packet[udp.payload_offset..udp.payload_offset + udp.payload_len]
+                }
+                _ => {
+                    self.malformed.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        } else {
+            packet
+        };
+        if Packet::new_checked(payload).is_err() {
+            self.malformed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Port for MemoryPort {
@@ -36,6 +92,9 @@ impl Port for MemoryPort {
         let room = self.pending.len() - self.pending_len;
         let count = packets.len().min(room);
         let first_id = self.next_id;
+        for packet in &packets[..count] {
+            self.check(packet);
+        }
         for i in 0..count {
             self.pending[self.pending_len] = first_id.wrapping_add(i as u32);
             self.pending_len += 1;
@@ -69,7 +128,33 @@ impl Port for MemoryPort {
 
 #[test]
 fn the_send_loop_allocates_nothing() {
+    send_loop_allocates_nothing(Framing::Datagram);
+}
+
+#[test]
+fn the_send_loop_building_ethernet_frames_allocates_nothing() {
+    let template = UdpFrameTemplate::new(
+        &UdpEndpoints {
+            src_mac: MacAddr([0x02, 0, 0, 0, 0, 1]),
+            dst_mac: MacAddr([0x01, 0x00, 0x5e, 0x46, 0, 1]),
+            vlan: None,
+            src_ip: "198.18.0.1".parse().unwrap(),
+            dst_ip: "239.198.0.1".parse().unwrap(),
+            src_port: 40_000,
+            dst_port: FEED_PORT,
+            ttl: 16,
+            dscp: 0,
+        },
+        false,
+    );
+    send_loop_allocates_nothing(Framing::Ethernet(template));
+}
+
+fn send_loop_allocates_nothing(framing: Framing) {
     const MESSAGES: u64 = 60_000;
+    let framed = matches!(framing, Framing::Ethernet(_));
+    let checked = Arc::new(AtomicU64::new(0));
+    let malformed = Arc::new(AtomicU64::new(0));
     let feed = SyntheticFeed::new(SyntheticConfig {
         messages: Some(MESSAGES),
         ..SyntheticConfig::default()
@@ -108,14 +193,12 @@ fn the_send_loop_allocates_nothing() {
             order_timeout_ns: 1_000_000,
             spin: true,
             realtime_offset_ns: 0,
+            framing,
+            tx_stamp_offset_ns: 0,
+            tx_at_send: false,
         },
         Box::new(SyntheticSource::new(feed)),
-        MemoryPort {
-            next_id: 0,
-            pending: [0; 64],
-            pending_len: 0,
-            clock_ns: 0,
-        },
+        MemoryPort::new(framed, Arc::clone(&checked), Arc::clone(&malformed)),
         correlator,
         wire,
         from_schedule,
@@ -137,5 +220,11 @@ fn the_send_loop_allocates_nothing() {
     assert_eq!(outcome.stats.unstamped_datagrams, 0);
     outcome.counts.check().unwrap();
     assert_eq!(live.ticks_sent.load(Ordering::Relaxed), MESSAGES);
+    // The port got every datagram, each what the framing promised.
+    assert_eq!(
+        checked.load(Ordering::Relaxed),
+        outcome.stats.datagrams_sent
+    );
+    assert_eq!(malformed.load(Ordering::Relaxed), 0);
     assert_eq!(calls, 0, "the send thread allocated {calls} times");
 }

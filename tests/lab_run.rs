@@ -316,21 +316,51 @@ fn print_default_spec_prints_the_embedded_spec_and_a_bad_key_is_refused() {
         String::from_utf8(output.stdout).unwrap(),
         ticklab::config::DEFAULT_SPEC
     );
-    let tmp = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_ticklab"))
-        .args(["run", "--set", "pace.factr=2", "--out"])
-        .arg(tmp.path().join("never"))
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_run(&["pace.factr=2"]);
     assert!(
         stderr.contains("--set: pace.factr: unknown key"),
         "{stderr}"
     );
+}
+
+/// Runs `ticklab run` with `sets`, which it must refuse with exit 64 before it
+/// makes its results directory; returns its stderr.
+fn refused_run(sets: &[&str]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let never = tmp.path().join("never");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ticklab"));
+    command.arg("run");
+    for set in sets {
+        command.args(["--set", set]);
+    }
+    let output = command.arg("--out").arg(&never).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert!(!never.exists(), "a refused spec started nothing");
+    stderr
+}
+
+#[test]
+fn timestamps_an_interface_cannot_give_are_refused_naming_it_and_its_offer() {
+    // Loopback stamps in software only: asking for hardware is refused before
+    // anything starts (no privileges needed: the refusal comes before the port).
+    let stderr = refused_run(&[
+        "network.backend=\"af_packet\"",
+        "network.interface=\"lo\"",
+        "network.timestamps=\"hardware\"",
+    ]);
     assert!(
-        !tmp.path().join("never").exists(),
-        "a refused spec started nothing"
+        stderr.contains("network.timestamps = \"hardware\": lo cannot stamp in hardware: offers "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("software-receive"), "{stderr}");
+    assert!(stderr.contains("no PTP hardware clock"), "{stderr}");
+
+    // The socket backend cannot stamp in hardware either, and says what it can.
+    let stderr = refused_run(&["network.timestamps=\"hardware\""]);
+    assert!(
+        stderr.contains("the uring backend stamps with kernel software timestamps"),
+        "{stderr}"
     );
 }
 

@@ -141,6 +141,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             eprintln!("ticklab: what the run wrote is in {}", dir.display());
             return Ok(ExitCode::from(DUT_UNAVAILABLE));
         }
+        Err(e @ LabError::Unsupported { .. }) => {
+            eprintln!("ticklab: what the run wrote is in {}", dir.display());
+            return Err(UsageError(e.to_string()).into());
+        }
         Err(LabError::CancelledBeforeStart) => {
             eprintln!("ticklab: interrupted before the feed started");
             return Ok(ExitCode::from(INTERRUPTED));

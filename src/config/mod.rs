@@ -185,6 +185,18 @@ pub struct NetworkSpec {
     #[serde(default, skip_serializing_if = "Cores::is_empty")]
     pub cores: Cores,
     pub timestamps: Timestamps,
+    /// The frame backends' device: for `af_packet` an interface name (`None`: the
+    /// interface holding `feed_iface_addr`); for `dpdk` the port's name as EAL
+    /// knows it (`net_af_packet0`, a PCI address). Unused by `uring`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// EAL arguments for `dpdk` (`None`: `interface` as the only virtual device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpdk_args: Option<String>,
+    /// The feed frames' destination MAC for the frame backends (`None`: the
+    /// group's multicast MAC; a unicast `feed_group` needs one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_dst_mac: Option<MacAddr>,
 }
 
 impl NetworkSpec {
@@ -208,6 +220,17 @@ pub enum Backend {
     Uring,
     AfPacket,
     Dpdk,
+}
+
+impl Backend {
+    /// The name a spec gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Uring => "uring",
+            Backend::AfPacket => "af_packet",
+            Backend::Dpdk => "dpdk",
+        }
+    }
 }
 
 /// Which clock stamps the frames.

@@ -480,6 +480,21 @@ static NETWORK: Table = Table {
             Kind::Choice(&["auto", "hardware", "software", "tsc"]),
             "one of \"auto\", \"hardware\", \"software\", \"tsc\"",
         ),
+        key(
+            "interface",
+            Kind::Str,
+            "for af_packet an interface name like \"eth0\"; for dpdk an EAL port name like \"net_af_packet0\" or a PCI address",
+        ),
+        key(
+            "dpdk_args",
+            Kind::Str,
+            "EAL arguments, like \"--no-huge -m 512 --no-pci --vdev=net_af_packet0,iface=veth0\"",
+        ),
+        key(
+            "feed_dst_mac",
+            Kind::Mac,
+            "a MAC address like \"02:00:00:00:00:02\"",
+        ),
     ],
     tag: None,
     exclusive: &[],

@@ -33,7 +33,7 @@ fn the_default_spec_is_the_default_lab() {
     assert_eq!(spec.network.feed_addr(), "239.198.0.1:0".parse().unwrap());
     assert_eq!(spec.network.feed_iface_addr, Ipv4Addr::LOCALHOST);
     assert_eq!(spec.network.gateway_listen, "127.0.0.1:0".parse().unwrap());
-    assert_eq!(spec.network.timestamps, Timestamps::Software);
+    assert_eq!(spec.network.timestamps, Timestamps::Auto);
     assert_eq!(spec.network.cores, Cores::default());
     assert_eq!(spec.gateway.ouch, OuchVersion::V50);
     assert_eq!(spec.gateway.answer, Answer::Accept);
@@ -256,6 +256,10 @@ fn every_variant(capture: &Path) -> Vec<RunSpec> {
         s.pace = mode;
         s.network.backend = Backend::Dpdk;
         s.network.timestamps = Timestamps::Tsc;
+        s.network.interface = Some("net_af_packet0".into());
+        s.network.dpdk_args = Some("--no-huge -m 512 --vdev=net_af_packet0,iface=veth0".into());
+        s.network.feed_group = Ipv4Addr::new(198, 18, 0, 2);
+        s.network.feed_dst_mac = Some(MacAddr([0x02, 0, 0, 0, 0, 2]));
         s.correlate.rule = CorrelationRule::Instrument;
         specs.push(s);
     }
@@ -632,6 +636,21 @@ fn errors_name_the_origin_the_key_and_what_is_valid() {
             None,
             vec!["network.feed_iface_addr=239.1.1.1"],
             "--set: network.feed_iface_addr = \"239.1.1.1\": expected the unicast IPv4 address of an interface, like \"127.0.0.1\"".into(),
+        ),
+        (
+            None,
+            vec!["network.backend=dpdk"],
+            "--set: network.backend = \"dpdk\": expected network.interface set with it: the EAL port to send on, like \"net_af_packet0\" (with network.dpdk_args = \"... --vdev=net_af_packet0,iface=veth0\") or a PCI address".into(),
+        ),
+        (
+            None,
+            vec!["network.backend=af_packet", "network.interface= "],
+            "--set: network.interface = \"\": expected an interface or EAL port name, not empty".into(),
+        ),
+        (
+            None,
+            vec!["network.backend=af_packet", "network.feed_group=198.18.0.2"],
+            "--set: network.feed_group = \"198.18.0.2\": expected a multicast group, or network.feed_dst_mac set with a unicast address: the af_packet backend builds whole frames and needs the destination's MAC (`ip neigh` shows it)".into(),
         ),
         (None, vec!["dut.command=[]"], "--set: dut.command = []: expected a program and its arguments, the program not empty".into()),
         (

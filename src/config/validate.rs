@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 
 use super::schema::{Problem, SECONDS};
-use super::{CorrelationField, CorrelationRule, DutSpec, FeedSpec, RunSpec};
+use super::{Backend, CorrelationField, CorrelationRule, DutSpec, FeedSpec, RunSpec};
 use crate::pace::Pacer;
 use crate::refcore::order::OuchVersion;
 
@@ -237,6 +237,33 @@ fn network(spec: &RunSpec) -> Result<(), Problem> {
             "network.feed_iface_addr",
             quoted(&n.feed_iface_addr.to_string()),
             "the unicast IPv4 address of an interface, like \"127.0.0.1\"",
+        ));
+    }
+    let frames = matches!(n.backend, Backend::AfPacket | Backend::Dpdk);
+    if n.backend == Backend::Dpdk && n.interface.is_none() {
+        // Named by the key that makes it necessary, so the error points at the
+        // layer that chose DPDK.
+        return Err(problem(
+            "network.backend",
+            quoted("dpdk"),
+            "network.interface set with it: the EAL port to send on, like \"net_af_packet0\" (with network.dpdk_args = \"... --vdev=net_af_packet0,iface=veth0\") or a PCI address",
+        ));
+    }
+    if let Some(name) = n.interface.as_deref().filter(|name| name.trim().is_empty()) {
+        return Err(problem(
+            "network.interface",
+            quoted(name),
+            "an interface or EAL port name, not empty",
+        ));
+    }
+    if frames && !n.feed_group.is_multicast() && n.feed_dst_mac.is_none() {
+        return Err(problem(
+            "network.feed_group",
+            quoted(&n.feed_group.to_string()),
+            format!(
+                "a multicast group, or network.feed_dst_mac set with a unicast address: the {} backend builds whole frames and needs the destination's MAC (`ip neigh` shows it)",
+                n.backend.name()
+            ),
         ));
     }
     Ok(())

@@ -19,7 +19,7 @@ use crate::proto::{ouch42, ouch50, OuchVersion};
 use crate::refcore::order::sequence_from_token;
 use crate::venue::gateway::GatewayEvent;
 use crate::venue::responder::{AnswerMode, BadOrderPolicy, ResponderConfig, REJECT_OTHER_42};
-use crate::venue::rx_clock::KernelRxClock;
+use crate::venue::rx_clock::{KernelRxClock, RxStamps};
 use crate::venue::server::{
     RunReport, ServerConfig, ServerError, ServerEvent, StopHandle, VenueServer,
 };
@@ -65,6 +65,7 @@ impl GatewayThread {
         orders: rtrb::Producer<OrderArrival>,
         live: Arc<Live>,
         core: Option<usize>,
+        rx_stamps: RxStamps,
     ) -> Result<Self, ServerError> {
         let mut session = SessionConfig::new(&spec.username, &spec.password);
         session.heartbeat_interval_ns = spec.heartbeat_interval_ms.saturating_mul(1_000_000);
@@ -92,7 +93,7 @@ impl GatewayThread {
         let addr = server.local_addr();
         let stop = server.stop_handle();
         let state = Arc::new(Mutex::new(GatewayState::default()));
-        let mut clock = KernelRxClock::with_io_uring();
+        let mut clock = KernelRxClock::with_io_uring().with_stamps(rx_stamps);
         let unstamped = clock.unstamped_counter();
         let version = spec.ouch;
         let thread_state = Arc::clone(&state);

@@ -6,6 +6,8 @@
 //! later, the lab daemon drive it the same way.
 //!
 //! - [`run`]: start a run, watch it, cancel it, get its results (the control thread);
+//! - [`feed_port`]: the feed's port for the spec's backend (io_uring, AF_PACKET,
+//!   DPDK) and the clocks the figures' stamps come from;
 //! - [`sender`]: the measuring thread: pacing, sending, TX stamps, trigger marking,
 //!   correlation and recording;
 //! - [`gateway`]: the order gateway's thread and what it hands the sender;
@@ -22,6 +24,7 @@
 pub mod capture_feed;
 pub mod clock;
 pub mod dut;
+pub mod feed_port;
 pub mod gateway;
 pub mod os;
 pub mod results;

@@ -39,7 +39,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::build_info::{BuildInfo, BUILD};
-use crate::nic::timestamp::ClockDomain;
 use crate::time::tsc;
 
 /// The run spec as run.
@@ -613,7 +612,8 @@ pub struct HostEnv {
     /// The TSC as [`crate::time::tsc`] reports it: `invariant`, `variable`, `absent`,
     /// or `unknown (why)` when detection failed.
     pub tsc: String,
-    /// The clock domain of the run's latency figures ([`ClockDomain::name`]).
+    /// The clock domain of the run's latency figures
+    /// ([`crate::lab::feed_port::StampPlan::domain_name`]).
     pub clock_domain: String,
     /// What stamped TX and RX, in words.
     pub timestamp_source: String,
@@ -685,7 +685,7 @@ impl HostEnv {
     /// Collects this host's facts from `/proc`, `/sys` and `uname(2)`, with what
     /// only the caller knows. Never fails.
     pub fn collect(
-        clock_domain: ClockDomain,
+        clock_domain: &str,
         timestamp_source: &str,
         cores_used: BTreeMap<String, Option<usize>>,
         argv: Vec<String>,
@@ -707,7 +707,7 @@ impl HostEnv {
     pub fn collect_from(
         root: &Path,
         uname: &Uname,
-        clock_domain: ClockDomain,
+        clock_domain: &str,
         timestamp_source: &str,
         cores_used: BTreeMap<String, Option<usize>>,
         argv: Vec<String>,
@@ -742,7 +742,7 @@ impl HostEnv {
             clock_source: read(tsc::CURRENT_CLOCKSOURCE),
             available_clock_sources: read(tsc::AVAILABLE_CLOCKSOURCE),
             tsc,
-            clock_domain: clock_domain.name().to_owned(),
+            clock_domain: clock_domain.to_owned(),
             timestamp_source: timestamp_source.to_owned(),
             build: BuildRecord::from(&BUILD),
             ticklab_command: argv,
@@ -787,6 +787,7 @@ pub fn parse_cpu_list(list: &str) -> Option<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nic::timestamp::ClockDomain;
     use std::time::Duration;
 
     fn names_in(dir: &Path) -> Vec<String> {
@@ -1179,7 +1180,7 @@ mod tests {
         let env = HostEnv::collect_from(
             root.path(),
             &fake_uname(),
-            ClockDomain::KernelSoftware,
+            ClockDomain::KernelSoftware.name(),
             "kernel software SO_TIMESTAMPING",
             cores.clone(),
             argv.clone(),
@@ -1214,7 +1215,7 @@ mod tests {
         let env = HostEnv::collect_from(
             root.path(),
             &fake_uname(),
-            ClockDomain::NicHardware,
+            ClockDomain::NicHardware.name(),
             "NIC PHC",
             BTreeMap::new(),
             Vec::new(),
@@ -1257,7 +1258,7 @@ mod tests {
     fn collect_on_this_host_is_sane_and_reads_back() {
         let started = SystemTime::now();
         let env = HostEnv::collect(
-            ClockDomain::KernelSoftware,
+            ClockDomain::KernelSoftware.name(),
             "kernel software SO_TIMESTAMPING: TX error queue (UDP), RX cmsg (TCP)",
             BTreeMap::from([("feed_tx".to_owned(), Some(0))]),
             std::env::args().collect(),

@@ -24,25 +24,26 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{CorrelationRule, DutSpec, FeedSpec, OnGarbage, RunSpec, Stop, Timestamps};
+use crate::config::{CorrelationRule, DutSpec, FeedSpec, OnGarbage, RunSpec, Stop};
 use crate::correlate::{self, Correlator, Expect};
 use crate::feed::synthetic::SyntheticFeed;
-use crate::nic::uring::{UdpPort, UdpPortConfig};
-use crate::nic::{ClockDomain, PortControl};
+use crate::nic::Port;
 use crate::pace::Pacer;
 use crate::refcore::book::BookConfig;
 use crate::refcore::trigger::TriggerEngine;
+use crate::stats::Recorder;
 use crate::stats::{
     interval_recorder, write_percentile_distribution, HlogWriter, IntervalCollector, LatencySummary,
 };
 
 use super::capture_feed::CaptureFeed;
 use super::dut::{log_tail, Dut};
+use super::feed_port::{self, FeedPort, OpenPort};
 use super::gateway::{is_garbage, GatewayThread};
 use super::os;
 use super::results::{self, AtomicFile, HostEnv, RunDir};
 use super::sender::{
-    FeedEnd, Limit, Live, Marking, Phase, Sender, SenderConfig, SenderOutcome, BURST,
+    FeedEnd, Limit, Live, Marking, OrderArrival, Phase, Sender, SenderConfig, SenderOutcome,
 };
 use super::source::{FeedSource, SyntheticSource};
 use super::summary::{DutReport, FeedReport, GatewayReport, Summary, TimestampCounts, Verdict};
@@ -286,19 +287,6 @@ pub fn start(spec: RunSpec, options: RunOptions) -> Result<RunHandle, LabError> 
 
 /// Refuses what this build cannot run yet, naming the key.
 fn check_supported(spec: &RunSpec) -> Result<(), LabError> {
-    use crate::config::Backend;
-    if spec.network.backend != Backend::Uring {
-        let value = match spec.network.backend {
-            Backend::AfPacket => "af_packet",
-            Backend::Dpdk => "dpdk",
-            Backend::Uring => "uring",
-        };
-        return Err(LabError::Unsupported {
-            key: "network.backend",
-            value: format!("{value:?}"),
-            what: "this build runs the lab over \"uring\" (kernel sockets) only; af_packet and dpdk are not built yet".into(),
-        });
-    }
     let allowed = os::allowed_cores();
     let c = &spec.network.cores;
     for (key, core) in [
@@ -314,15 +302,19 @@ fn check_supported(spec: &RunSpec) -> Result<(), LabError> {
             });
         }
     }
-    match spec.network.timestamps {
-        Timestamps::Auto | Timestamps::Software => Ok(()),
-        other => Err(LabError::Unsupported {
-            key: "network.timestamps",
-            value: format!("{other:?}").to_lowercase(),
-            what:
-                "the uring backend stamps with kernel software timestamps: \"software\" or \"auto\""
-                    .into(),
-        }),
+    // The timestamps the spec asks for, on the interface it names: refused here,
+    // before a results directory exists, when the interface cannot give them.
+    feed_port::check(&spec.network)?;
+    Ok(())
+}
+
+impl From<feed_port::OpenError> for LabError {
+    fn from(e: feed_port::OpenError) -> LabError {
+        LabError::Unsupported {
+            key: e.key,
+            value: e.value,
+            what: e.why,
+        }
     }
 }
 
@@ -360,9 +352,10 @@ fn control(
         .map_err(|e| LabError::Internal(format!("cannot write the spec as TOML: {e}")))?;
     results::write_atomic(&dir_path, results::SPEC_TOML, spec_text.as_bytes())?;
     let cores_used = cores_used(&spec);
+    let (stamp_plan, stamp_source) = feed_port::check(&spec.network)?;
     let env = HostEnv::collect(
-        ClockDomain::KernelSoftware,
-        TIMESTAMP_SOURCE,
+        stamp_plan.domain_name(),
+        &stamp_source,
         cores_used.clone(),
         options.argv.clone(),
         started_at,
@@ -440,16 +433,19 @@ fn control(
         }
     }
 
-    // The port the feed leaves by.
-    let feed_addr = spec.network.feed_addr();
-    let mut port_cfg = if feed_addr.ip().is_multicast() {
-        UdpPortConfig::multicast(feed_addr, spec.network.feed_iface_addr)
-    } else {
-        UdpPortConfig::unicast(feed_addr)
-    };
-    port_cfg.max_datagram = source.max_datagram_len();
-    port_cfg.burst = BURST as u32;
-    let (port, port_control) = UdpPort::open(port_cfg)?;
+    // The port the feed leaves by, and the clocks of both ends of every figure.
+    let realtime_offset_ns = os::realtime_minus_monotonic_ns();
+    let FeedPort {
+        port,
+        control: port_control,
+        framing,
+        clocks,
+        description: port_description,
+    } = feed_port::open(&spec.network, source.max_datagram_len())?;
+    shared.log(format!(
+        "feed: {port_description}; stamps: {}",
+        clocks.source
+    ));
 
     // Correlation and recording.
     let (rule, expect, marking) = match spec.correlate.rule {
@@ -500,6 +496,7 @@ fn control(
         order_tx,
         Arc::clone(&shared.live),
         spec.network.cores.receive,
+        clocks.rx,
     )?;
     let dut_log = dir_path.join(results::DUT_LOG);
     let mut dut = match spec.dut_argv(gateway.addr) {
@@ -586,7 +583,10 @@ fn control(
     let record_start = os::realtime_ns();
     let (wire_recorder, mut wire_collector) = interval_recorder(record_start);
     let (sched_recorder, mut sched_collector) = interval_recorder(record_start);
-    let comment = format!("ticklab run {run_id}: {{}} tick-to-trade, ns, clock kernel-software");
+    let comment = format!(
+        "ticklab run {run_id}: {{}} tick-to-trade, ns, clock {}",
+        clocks.plan.domain_name()
+    );
     let mut wire_log = HlogWriter::new(
         AtomicFile::create(&dir_path, results::LATENCY_HLOG)?,
         record_start,
@@ -617,8 +617,8 @@ fn control(
     let mut sync_fault_noted = false;
 
     // The feed.
-    let sender = Sender::new(
-        SenderConfig {
+    let parts = SenderParts {
+        cfg: SenderConfig {
             pacer,
             limit,
             warmup_messages: spec.run.warmup_messages,
@@ -627,29 +627,27 @@ fn control(
             traded,
             order_timeout_ns,
             spin: spec.network.cores.send.is_some(),
-            realtime_offset_ns: os::realtime_minus_monotonic_ns(),
+            realtime_offset_ns,
+            framing,
+            tx_stamp_offset_ns: clocks.tx_to_realtime_ns,
+            tx_at_send: clocks.tx_at_send,
         },
         source,
-        port,
         correlator,
-        wire_recorder,
-        sched_recorder,
-        order_rx,
-        Arc::clone(&shared.live),
-    );
+        wire: wire_recorder,
+        from_schedule: sched_recorder,
+        orders: order_rx,
+        live: Arc::clone(&shared.live),
+    };
     let send_core = spec.network.cores.send;
-    let send_thread = std::thread::Builder::new()
-        .name("tl-send".into())
-        .spawn(move || {
-            // The core was checked against this process's set at the start; a
-            // failure here (the set changed under us) leaves the thread unpinned.
-            if let Some(core) = send_core {
-                let _ = os::pin_current_thread(core);
-            }
-            let _ = os::set_timer_slack_ns(1_000);
-            sender.run()
-        })
-        .map_err(|e| LabError::Internal(format!("cannot start the send thread: {e}")))?;
+    let send_thread = match port {
+        OpenPort::Uring(port) => parts.spawn(port, send_core, || ()),
+        OpenPort::AfPacket(port) => parts.spawn(port, send_core, || ()),
+        // DPDK's mempool caches are per lcore: the send thread becomes one.
+        #[cfg(feature = "dpdk")]
+        OpenPort::Dpdk(port, eal) => parts.spawn(port, send_core, move || eal.register_thread()),
+    }
+    .map_err(|e| LabError::Internal(format!("cannot start the send thread: {e}")))?;
     *shared
         .feed_started
         .lock()
@@ -897,13 +895,20 @@ fn control(
             "{tx_unstamped} datagrams got no kernel TX stamp; their ticks used the user-space send time"
         ));
     }
+    let port_stats = port_control.stats();
+    if port_stats.tx_failed > 0 {
+        warnings.push(format!(
+            "the port ({port_description}) refused {} sends",
+            port_stats.tx_failed
+        ));
+    }
     let rx_unstamped = unstamped_reads.get();
     if rx_unstamped > 0 {
         warnings.push(format!(
             "{rx_unstamped} order-session reads got no kernel RX stamp; stamped at read time"
         ));
     }
-    let domain = port_control.clock_domain();
+    let domain = clocks.plan.domain_name();
     let summary = Summary {
         run_id: run_id.clone(),
         verdict: if reasons.is_empty() {
@@ -937,7 +942,7 @@ fn control(
         overflowed: counts.overflowed,
         warmup_samples: stats.warmup_samples,
         orders_lost,
-        clock_domain: domain.name().to_string(),
+        clock_domain: domain.to_string(),
         timestamps: TimestampCounts {
             tx_unstamped_datagrams: tx_unstamped,
             rx_unstamped_reads: rx_unstamped,
@@ -968,13 +973,7 @@ fn control(
         ptp: ptp_summary,
     };
     results::write_json(&dir_path, results::SUMMARY_JSON, &summary)?;
-    let mut env = HostEnv::collect(
-        domain,
-        TIMESTAMP_SOURCE,
-        cores_used,
-        options.argv,
-        started_at,
-    );
+    let mut env = HostEnv::collect(domain, &clocks.source, cores_used, options.argv, started_at);
     match tsc_start {
         Ok(start) => {
             env.tsc_calibration = Some(results::TscCalibrationRecord::new(
@@ -992,8 +991,53 @@ fn control(
     })
 }
 
-const TIMESTAMP_SOURCE: &str =
-    "kernel software SO_TIMESTAMPING over io_uring: feed TX from the UDP socket's error queue, order RX from the TCP session's control messages";
+/// The send thread's state but its port, which the backend decides.
+struct SenderParts {
+    cfg: SenderConfig,
+    source: Box<dyn FeedSource>,
+    correlator: Correlator,
+    wire: Recorder,
+    from_schedule: Recorder,
+    orders: rtrb::Consumer<OrderArrival>,
+    live: Arc<Live>,
+}
+
+impl SenderParts {
+    /// Starts `tl-send` over `port`, pinned to `core`, holding what `on_thread`
+    /// returns (made on the thread, kept until it ends) for the run.
+    fn spawn<P, G>(
+        self,
+        port: P,
+        core: Option<usize>,
+        on_thread: impl FnOnce() -> G + Send + 'static,
+    ) -> std::io::Result<std::thread::JoinHandle<SenderOutcome>>
+    where
+        P: Port + Send + 'static,
+    {
+        let sender = Sender::new(
+            self.cfg,
+            self.source,
+            port,
+            self.correlator,
+            self.wire,
+            self.from_schedule,
+            self.orders,
+            self.live,
+        );
+        std::thread::Builder::new()
+            .name("tl-send".into())
+            .spawn(move || {
+                // The core was checked against this process's set at the start; a
+                // failure here (the set changed under us) leaves the thread unpinned.
+                if let Some(core) = core {
+                    let _ = os::pin_current_thread(core);
+                }
+                let _ = os::set_timer_slack_ns(1_000);
+                let _held = on_thread();
+                sender.run()
+            })
+    }
+}
 
 /// TSC calibration windows: 20 points over 200 ms.
 fn calibrate_tsc() -> Result<crate::time::calibrate::Calibration, crate::time::Error> {

@@ -30,6 +30,7 @@ use crate::proto::itch50::{self, Message};
 use crate::proto::moldudp64::Packet;
 use crate::refcore::trigger::TriggerEngine;
 use crate::stats::Recorder;
+use crate::wire::UdpFrameTemplate;
 
 use super::os::{monotonic_ns, realtime_ns, wait_step};
 use super::source::FeedSource;
@@ -159,6 +160,35 @@ pub struct SenderConfig {
     pub spin: bool,
     /// `CLOCK_REALTIME − CLOCK_MONOTONIC`, to put the schedule in the stamps' domain.
     pub realtime_offset_ns: i64,
+    /// What the port takes: UDP payloads, or whole Ethernet frames.
+    pub framing: Framing,
+    /// Added to every TX stamp the port reports to put it in the orders' clock
+    /// (`CLOCK_REALTIME`): 0 for kernel stamps, [`SenderConfig::realtime_offset_ns`]
+    /// for a port that stamps with `CLOCK_MONOTONIC` (DPDK's software clock).
+    pub tx_stamp_offset_ns: i64,
+    /// The port's stamps are not used: each datagram's TX time is the
+    /// `CLOCK_REALTIME` read just before its send (an interface without TX stamps).
+    pub tx_at_send: bool,
+}
+
+/// How a feed datagram becomes what the port sends.
+#[derive(Debug, Clone)]
+pub enum Framing {
+    /// A socket: the port takes the UDP payload.
+    Datagram,
+    /// A frame backend (AF_PACKET, DPDK): Ethernet, IPv4 and UDP headers from the
+    /// template go in front of each payload, the IPv4 identification counting up.
+    Ethernet(UdpFrameTemplate),
+}
+
+impl Framing {
+    /// Bytes in front of the payload.
+    pub fn header_len(&self) -> usize {
+        match self {
+            Framing::Datagram => 0,
+            Framing::Ethernet(template) => template.header_len(),
+        }
+    }
 }
 
 /// What the send thread hands back when it stops.
@@ -253,6 +283,9 @@ pub struct Sender<P: Port> {
     traded_locates: Vec<bool>,
     staging: Vec<u8>,
     slot_len: usize,
+    /// Bytes of link, IP and UDP headers at the start of each slot.
+    header_len: usize,
+    next_ip_id: u16,
     staged: [Staged; BURST],
     staged_head: usize,
     staged_count: usize,
@@ -277,8 +310,11 @@ impl<P: Port> Sender<P> {
         orders: rtrb::Consumer<OrderArrival>,
         live: Arc<Live>,
     ) -> Self {
-        let slot_len = source.max_datagram_len().max(1);
+        let header_len = cfg.framing.header_len();
+        let slot_len = header_len + source.max_datagram_len().max(1);
         Sender {
+            header_len,
+            next_ip_id: 0,
             symbols: SymbolTable::with_capacity(8192),
             traded_locates: vec![false; 1 << 16],
             staging: vec![0; slot_len * BURST],
@@ -414,7 +450,8 @@ impl<P: Port> Sender<P> {
             let len = stage_into(
                 &mut self.staging,
                 &mut self.staged,
-                self.slot_len,
+                &mut self.next_ip_id,
+                (&self.cfg.framing, self.slot_len),
                 slot,
                 datagram.payload,
                 due.at_ns,
@@ -447,7 +484,8 @@ impl<P: Port> Sender<P> {
         stage_into(
             &mut self.staging,
             &mut self.staged,
-            self.slot_len,
+            &mut self.next_ip_id,
+            (&self.cfg.framing, self.slot_len),
             slot,
             datagram.payload,
             due.at_ns,
@@ -515,7 +553,7 @@ impl<P: Port> Sender<P> {
         // leaves an empty one in its place: no allocation), then put back.
         let staging = std::mem::take(&mut self.staging);
         let start = slot * self.slot_len;
-        let payload = &staging[start..start + staged.len];
+        let payload = &staging[start + self.header_len..start + staged.len.max(self.header_len)];
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += payload.len() as u64;
         let mut tick_count = 0u32;
@@ -562,7 +600,7 @@ impl<P: Port> Sender<P> {
             sent_rt,
             scheduled_rt: scheduled_rt.max(0) as u64,
             ticks: tick_count,
-            tx_ns: None,
+            tx_ns: self.cfg.tx_at_send.then_some(sent_rt),
         });
         self.live
             .datagrams_sent
@@ -579,12 +617,20 @@ impl<P: Port> Sender<P> {
                 .poll_tx_timestamps(&mut self.stamps)
                 .map_err(|e| format!("reading TX timestamps: {e}"))?;
             for stamp in &self.stamps[..n] {
+                if self.cfg.tx_at_send {
+                    break;
+                }
                 let index = match self.records.front() {
                     Some(front) => stamp.id.wrapping_sub(front.id) as usize,
                     None => usize::MAX,
                 };
                 match self.records.get_mut(index) {
-                    Some(record) if record.id == stamp.id => record.tx_ns = Some(stamp.stamp.ns),
+                    Some(record) if record.id == stamp.id => {
+                        record.tx_ns = Some(
+                            (stamp.stamp.ns as i64).saturating_add(self.cfg.tx_stamp_offset_ns)
+                                as u64,
+                        );
+                    }
                     _ => self.stats.unmatched_stamps += 1,
                 }
             }
@@ -722,19 +768,36 @@ impl<P: Port> Sender<P> {
 }
 
 /// Copies `payload` into staging slot `slot` (cut to the slot, which the source's
-/// `max_datagram_len` sized) and books its due time; returns the length staged.
+/// `max_datagram_len` sized), puts the framing's headers in front of it, and books
+/// its due time; returns the payload length staged.
 fn stage_into(
     staging: &mut [u8],
     staged: &mut [Staged; BURST],
-    slot_len: usize,
+    next_ip_id: &mut u16,
+    (framing, slot_len): (&Framing, usize),
     slot: usize,
     payload: &[u8],
     due_mono: u64,
 ) -> usize {
-    let len = payload.len().min(slot_len);
+    let header_len = framing.header_len();
+    let len = payload.len().min(slot_len - header_len);
     let start = slot * slot_len;
-    staging[start..start + len].copy_from_slice(&payload[..len]);
-    staged[slot] = Staged { len, due_mono };
+    let frame = &mut staging[start..start + slot_len];
+    frame[header_len..header_len + len].copy_from_slice(&payload[..len]);
+    let staged_len = match framing {
+        Framing::Datagram => len,
+        Framing::Ethernet(template) => {
+            let id = *next_ip_id;
+            *next_ip_id = id.wrapping_add(1);
+            // The slot holds the headers and the largest payload, far below IPv4's
+            // 65535-byte limit: finish cannot fail; an empty frame would show it.
+            template.finish(frame, len, id).unwrap_or(0)
+        }
+    };
+    staged[slot] = Staged {
+        len: staged_len,
+        due_mono,
+    };
     len
 }
 

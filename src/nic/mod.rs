@@ -169,6 +169,17 @@ pub(crate) fn bump(counter: &AtomicU64, by: u64) {
     }
 }
 
+/// The name of the interface holding the IPv4 address `addr` in this network
+/// namespace, if one does (the frame backends' default interface).
+pub fn interface_with_ipv4(addr: std::net::Ipv4Addr) -> io::Result<Option<String>> {
+    sys::interface_with_ipv4(addr)
+}
+
+/// The Ethernet address of interface `name` in this network namespace.
+pub fn interface_mac(name: &str) -> io::Result<[u8; 6]> {
+    sys::interface_mac(name)
+}
+
 /// Why a port could not be opened or used.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -194,5 +205,25 @@ pub enum Error {
 impl Error {
     fn io(op: &'static str) -> impl FnOnce(io::Error) -> Error {
         move |source| Error::Io { op, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_holds_127_0_0_1_and_nobody_holds_an_unassigned_address() {
+        let lo = super::interface_with_ipv4(std::net::Ipv4Addr::LOCALHOST).unwrap();
+        assert_eq!(lo.as_deref(), Some("lo"));
+        // 198.18.255.254: the benchmark range, assigned by no test.
+        let none = super::interface_with_ipv4(std::net::Ipv4Addr::new(198, 18, 255, 254));
+        assert_eq!(none.unwrap(), None);
+    }
+
+    #[test]
+    fn loopback_has_the_zero_mac_and_a_bad_name_is_refused() {
+        assert_eq!(super::interface_mac("lo").unwrap(), [0; 6]);
+        assert!(super::interface_mac("no-such-if0").is_err());
+        let long = super::interface_mac("a-name-longer-than-15").unwrap_err();
+        assert_eq!(long.kind(), std::io::ErrorKind::InvalidInput);
     }
 }

@@ -2,7 +2,9 @@
 //! connected TCP socket with one `IORING_OP_RECVMSG` per read, optionally linked to
 //! a timeout, and hands back the kernel's software RX stamp from the read's control
 //! messages (`SO_TIMESTAMPING`, enabled by the caller), in `CLOCK_REALTIME`
-//! ([`ClockDomain::KernelSoftware`]) like every stamp of the socket backend.
+//! ([`ClockDomain::KernelSoftware`]) like every stamp of the socket backend, or the
+//! NIC's raw hardware stamp ([`StampedStreamReceiver::with_domain`]) when the lab
+//! measures in the NIC's clock.
 //!
 //! io_uring does not honour `SO_RCVTIMEO` (a read that would block waits for
 //! readiness inside the ring), so the wait bound is an `IORING_OP_LINK_TIMEOUT`
@@ -45,7 +47,7 @@ const TIMEOUT: u64 = 2;
 pub struct StampedRead {
     /// Bytes read; 0 means the peer closed its side.
     pub len: usize,
-    /// The kernel's software RX stamp of the read, if it gave one.
+    /// The read's RX stamp in the receiver's domain, if the kernel gave one.
     pub stamp: Option<KernelTimestamp>,
 }
 
@@ -57,6 +59,7 @@ pub struct StampedStreamReceiver {
     iov: Box<libc::iovec>,
     control: Box<[u8; CONTROL_BUFFER_LEN]>,
     timeout: Box<types::Timespec>,
+    domain: ClockDomain,
 }
 
 impl std::fmt::Debug for StampedStreamReceiver {
@@ -94,7 +97,15 @@ impl StampedStreamReceiver {
             iov,
             control,
             timeout: Box::new(types::Timespec::new()),
+            domain: ClockDomain::KernelSoftware,
         })
+    }
+
+    /// Takes the stamps of `domain` from the control messages (the caller enabled
+    /// its flags): [`ClockDomain::NicHardware`] for the NIC's raw stamp.
+    pub fn with_domain(mut self, domain: ClockDomain) -> Self {
+        self.domain = domain;
+        self
     }
 
     /// Reads into `buf`, waiting at most `timeout` (`None`: until data or an error).
@@ -166,7 +177,7 @@ impl StampedStreamReceiver {
         let control_len = self.msg.msg_controllen.min(CONTROL_BUFFER_LEN);
         let stamp = timestamp::parse_control(&self.control[..control_len])
             .ok()
-            .and_then(|parsed| parsed.stamp(ClockDomain::KernelSoftware));
+            .and_then(|parsed| parsed.stamp(self.domain));
         Ok(StampedRead {
             len: (result as usize).min(buf.len()),
             stamp,

@@ -57,13 +57,49 @@ use std::sync::Arc;
 
 use super::server::{ClockDomain, RxClock};
 use crate::nic::timestamp::{
-    self, CONTROL_BUFFER_LEN, SOF_TIMESTAMPING_RX_SOFTWARE, SOF_TIMESTAMPING_SOFTWARE,
+    self, CONTROL_BUFFER_LEN, SOF_TIMESTAMPING_RAW_HARDWARE, SOF_TIMESTAMPING_RX_HARDWARE,
+    SOF_TIMESTAMPING_RX_SOFTWARE, SOF_TIMESTAMPING_SOFTWARE,
 };
 use crate::nic::uring_tcp::StampedStreamReceiver;
 
 /// Generate software stamps on receive (`RX_SOFTWARE`) and report them in control
 /// messages (`SOFTWARE`); the kernel needs both.
 pub const RX_SOFTWARE_FLAGS: u32 = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+/// The NIC's stamp on receive, reported raw (the NIC must stamp every frame:
+/// `SIOCSHWTSTAMP` with the `all` filter, which the lab's AF_PACKET port asks for).
+pub const RX_HARDWARE_FLAGS: u32 = SOF_TIMESTAMPING_RX_HARDWARE | SOF_TIMESTAMPING_RAW_HARDWARE;
+
+/// Which stamps a [`KernelRxClock`] takes, and the offset that puts them in
+/// `CLOCK_REALTIME` (the lab's one timeline: its schedule, and every fallback read).
+/// The offset is fixed for the run, so a difference of two stamps of the domain
+/// (the wire latency) is exactly the NIC's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxStamps {
+    pub domain: ClockDomain,
+    /// Added to each stamp: 0 for kernel software stamps; `CLOCK_REALTIME` minus
+    /// the PHC, measured at the start, for hardware ones.
+    pub to_realtime_ns: i64,
+}
+
+impl RxStamps {
+    /// Kernel software stamps, already `CLOCK_REALTIME`.
+    pub const SOFTWARE: RxStamps = RxStamps {
+        domain: ClockDomain::KernelSoftware,
+        to_realtime_ns: 0,
+    };
+
+    /// The `SO_TIMESTAMPING` flags that make the kernel report them.
+    pub fn flags(self) -> u32 {
+        match self.domain {
+            ClockDomain::NicHardware => RX_HARDWARE_FLAGS,
+            _ => RX_SOFTWARE_FLAGS,
+        }
+    }
+
+    fn to_realtime(self, ns: u64) -> u64 {
+        (ns as i64).saturating_add(self.to_realtime_ns).max(0) as u64
+    }
+}
 
 /// `CLOCK_REALTIME` in ns since the epoch (the stamps' domain).
 pub use crate::time::realtime_ns;
@@ -85,6 +121,7 @@ pub struct KernelRxClock {
     control: [u8; CONTROL_BUFFER_LEN],
     unstamped: UnstampedReads,
     uring: Uring,
+    stamps: RxStamps,
 }
 
 /// Whether reads go through io_uring ([`KernelRxClock::with_io_uring`]).
@@ -108,7 +145,16 @@ impl KernelRxClock {
             control: [0; CONTROL_BUFFER_LEN],
             unstamped: UnstampedReads::default(),
             uring: Uring::Off,
+            stamps: RxStamps::SOFTWARE,
         }
+    }
+
+    /// Takes `stamps` instead of kernel software ones (the NIC's, for a lab that
+    /// measures in its clock). A read without one is stamped `CLOCK_REALTIME` at
+    /// read time and counted, as before.
+    pub fn with_stamps(mut self, stamps: RxStamps) -> Self {
+        self.stamps = stamps;
+        self
     }
 
     /// The same stamps, with each read an `IORING_OP_RECVMSG` (`nic::uring_tcp`)
@@ -136,9 +182,9 @@ impl KernelRxClock {
     fn stamp_from_control(&self, control: &[u8]) -> u64 {
         let kernel = timestamp::parse_control(control)
             .ok()
-            .and_then(|parsed| parsed.stamp(ClockDomain::KernelSoftware));
+            .and_then(|parsed| parsed.stamp(self.stamps.domain));
         match kernel {
-            Some(stamp) => stamp.ns,
+            Some(stamp) => self.stamps.to_realtime(stamp.ns),
             None => {
                 self.unstamped.0.fetch_add(1, Ordering::Relaxed);
                 realtime_ns()
@@ -149,7 +195,7 @@ impl KernelRxClock {
 
 impl RxClock for KernelRxClock {
     fn domain(&self) -> ClockDomain {
-        ClockDomain::KernelSoftware
+        self.stamps.domain
     }
 
     fn now_ns(&self) -> u64 {
@@ -157,9 +203,11 @@ impl RxClock for KernelRxClock {
     }
 
     fn attach(&mut self, stream: &TcpStream) -> io::Result<()> {
-        timestamp::enable(stream, RX_SOFTWARE_FLAGS)?;
+        timestamp::enable(stream, self.stamps.flags())?;
         if matches!(self.uring, Uring::Wanted) {
-            self.uring = Uring::On(Box::new(StampedStreamReceiver::new(stream)?));
+            self.uring = Uring::On(Box::new(
+                StampedStreamReceiver::new(stream)?.with_domain(self.stamps.domain),
+            ));
         }
         Ok(())
     }
@@ -170,7 +218,7 @@ impl RxClock for KernelRxClock {
             // linked timeout, so the session's timers fire on time either way.
             let read = receiver.recv(buf, stream.read_timeout()?)?;
             let ns = match read.stamp {
-                Some(stamp) => stamp.ns,
+                Some(stamp) => self.stamps.to_realtime(stamp.ns),
                 None if read.len == 0 => realtime_ns(),
                 None => {
                     self.unstamped.0.fetch_add(1, Ordering::Relaxed);
@@ -247,6 +295,35 @@ mod tests {
             assert_eq!(counter.get(), i as u64 + 1);
             assert_eq!(RxClock::unstamped_reads(&clock), i as u64 + 1);
         }
+    }
+
+    #[test]
+    fn hardware_stamps_are_taken_raw_and_shifted_to_realtime() {
+        // ts[2] (the raw hardware stamp) = 37 s since the PHC's epoch; ts[0] zero.
+        let mut hardware_only = [0u8; 64];
+        hardware_only[..16].copy_from_slice(&RX_STAMPED[..16]);
+        hardware_only[48] = 37;
+        let stamps = RxStamps {
+            domain: ClockDomain::NicHardware,
+            to_realtime_ns: 1_700_000_000_000_000_000,
+        };
+        let clock = KernelRxClock::new().with_stamps(stamps);
+        assert_eq!(clock.domain(), ClockDomain::NicHardware);
+        assert_eq!(
+            clock.stamp_from_control(&hardware_only),
+            1_700_000_037_000_000_000
+        );
+        assert_eq!(clock.unstamped_reads(), 0);
+        // A software-only message carries no hardware stamp: counted, read time.
+        let before = realtime_ns();
+        let fallback = clock.stamp_from_control(&RX_STAMPED);
+        assert!((before..=realtime_ns()).contains(&fallback));
+        assert_eq!(clock.unstamped_reads(), 1);
+        assert_eq!(
+            stamps.flags(),
+            libc::SOF_TIMESTAMPING_RX_HARDWARE | libc::SOF_TIMESTAMPING_RAW_HARDWARE
+        );
+        assert_eq!(RxStamps::SOFTWARE.flags(), RX_SOFTWARE_FLAGS);
     }
 
     #[test]

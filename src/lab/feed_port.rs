@@ -1,0 +1,606 @@
+//! The port the feed leaves by, opened for the spec's backend, and the clocks the
+//! run's two stamps (a tick's TX, its order's RX) come from.
+//!
+//! - `uring`: a UDP socket over io_uring; the kernel's software stamps both ways.
+//! - `af_packet`: whole Ethernet frames through an AF_PACKET TX ring on
+//!   `network.interface` (default: the interface holding `network.feed_iface_addr`).
+//!   Its TX stamps are the kernel's software ones or, where the NIC stamps every
+//!   frame both ways, the NIC's; the order session's reads then take the NIC's
+//!   stamps too, so both ends of every figure come from one clock.
+//! - `dpdk`: whole frames through a DPDK port (`network.interface`, EAL arguments
+//!   from `network.dpdk_args`). DPDK bypasses the kernel, so its TX time is
+//!   `CLOCK_REALTIME` read just before `rte_eth_tx_burst` (a time the frame cannot
+//!   have left before; a stamp after the call can postdate the order it caused, when
+//!   the PMD delivers inside the call as `net_af_packet` does), while the order
+//!   session (kernel TCP) is stamped by the kernel; the run says so.
+//!
+//! [`plan_stamps`] is the choice, pure and tested with recorded interface
+//! capabilities: NIC hardware, then kernel software, then a user-space clock read,
+//! and a spec that requires one gets it or a refusal naming the interface and what
+//! it offers. Every stamp is put in `CLOCK_REALTIME` (the lab's one timeline: its
+//! schedule and every fallback) by an offset fixed at the start, so the wire figure,
+//! a difference of two stamps of one clock, is that clock's own.
+//!
+//! Opening may fail in many ways (privileges, a missing interface, EAL); each error
+//! names the key and what would be valid. Nothing here is on the hot path.
+//!
+//! ```
+//! use ticklab::config::{Backend, Timestamps};
+//! use ticklab::lab::feed_port::{plan_stamps, StampPlan};
+//! use ticklab::time::phc::TsInfo;
+//! // A veth: software stamps both ways, no PHC.
+//! let veth = TsInfo::new("veth0", None, 0x1a, 0, 0);
+//! let (plan, _why) = plan_stamps(Backend::AfPacket, Timestamps::Auto, Some(&veth)).unwrap();
+//! assert_eq!(plan, StampPlan::KernelSoftware);
+//! let refused = plan_stamps(Backend::AfPacket, Timestamps::Hardware, Some(&veth)).unwrap_err();
+//! assert!(refused.contains("veth0"), "{refused}");
+//! ```
+
+use crate::config::{Backend, NetworkSpec, Timestamps};
+use crate::nic::af_packet::{AfPacketConfig, AfPacketPort};
+use crate::nic::uring::{UdpPort, UdpPortConfig};
+use crate::nic::{ClockDomain, PortControl};
+use crate::time::phc::{self, TimestampSource, TsInfo};
+use crate::venue::rx_clock::RxStamps;
+use crate::wire::{multicast_mac, MacAddr, UdpEndpoints, UdpFrameTemplate};
+
+use super::sender::{Framing, BURST};
+
+/// The UDP source port of the frame backends' feed (a socket backend's is the
+/// kernel's choice).
+pub const FEED_SOURCE_PORT: u16 = 26_399;
+/// The TTL of the feed's frames: a multicast feed crosses a router or two at most.
+const FEED_TTL: u8 = 16;
+
+/// Which stamps a run takes, decided before any port opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampPlan {
+    /// The kernel's software stamps (`CLOCK_REALTIME`) both ways.
+    KernelSoftware,
+    /// The NIC's stamps both ways, in the time of `/dev/ptp{phc_index}`.
+    NicHardware { phc_index: u16 },
+    /// `CLOCK_REALTIME` read in user space just before each send; the order
+    /// session keeps the kernel's software stamps.
+    UserClock,
+}
+
+impl StampPlan {
+    /// The name `summary.json` and `env.json` give the figures' clock domain.
+    pub fn domain_name(self) -> &'static str {
+        match self {
+            StampPlan::KernelSoftware => ClockDomain::KernelSoftware.name(),
+            StampPlan::NicHardware { .. } => ClockDomain::NicHardware.name(),
+            StampPlan::UserClock => "user_tx+kernel_software_rx",
+        }
+    }
+}
+
+/// What `network.timestamps` comes to on `backend`, with the reason; or why it
+/// cannot be had, naming the interface and what it offers. `info` is the frame
+/// interface's capabilities (`ETHTOOL_GET_TS_INFO`); `None` for the socket backend
+/// and DPDK, whose ports the kernel does not stamp.
+pub fn plan_stamps(
+    backend: Backend,
+    requested: Timestamps,
+    info: Option<&TsInfo>,
+) -> Result<(StampPlan, String), String> {
+    match backend {
+        Backend::Uring => match requested {
+            Timestamps::Auto | Timestamps::Software => Ok((
+                StampPlan::KernelSoftware,
+                "kernel software SO_TIMESTAMPING over io_uring: feed TX from the UDP socket's error queue, order RX from the TCP session's control messages".into(),
+            )),
+            _ => Err("the uring backend stamps with kernel software timestamps: \"software\" or \"auto\" (hardware stamps need backend = \"af_packet\")".into()),
+        },
+        Backend::Dpdk => match requested {
+            Timestamps::Auto | Timestamps::Tsc => Ok((
+                StampPlan::UserClock,
+                "DPDK bypasses the kernel: feed TX is CLOCK_REALTIME read just before rte_eth_tx_burst (the frame cannot leave earlier; a PMD such as net_af_packet may deliver it, and see the order come back, before the call returns); order RX is the kernel's software stamp on the TCP session".into(),
+            )),
+            _ => Err("with backend = \"dpdk\" the kernel never sees the feed, and the order session runs over kernel TCP, so neither kernel nor NIC stamps can cover both ends: \"auto\" or \"tsc\" (for NIC hardware stamps use backend = \"af_packet\")".into()),
+        },
+        Backend::AfPacket => {
+            let Some(info) = info else {
+                return Err("the af_packet backend needs the interface's timestamping capabilities".into());
+            };
+            let choice = phc::best_source(info);
+            let iface = &info.iface;
+            let software = !matches!(choice.source, TimestampSource::None);
+            match (requested, choice.source) {
+                (Timestamps::Hardware | Timestamps::Auto, TimestampSource::Hardware { phc_index }) => Ok((
+                    StampPlan::NicHardware { phc_index },
+                    format!("{iface}: NIC hardware stamps in /dev/ptp{phc_index} both ways (feed TX from the AF_PACKET error queue, order RX on the TCP session): {}", choice.reason),
+                )),
+                (Timestamps::Hardware, _) => Err(format!(
+                    "{iface} cannot stamp in hardware: {}",
+                    choice.reason
+                )),
+                (Timestamps::Auto | Timestamps::Software, _) if software => Ok((
+                    StampPlan::KernelSoftware,
+                    format!("{iface}: kernel software stamps both ways (feed TX from the AF_PACKET error queue, order RX on the TCP session): {}", choice.reason),
+                )),
+                (Timestamps::Software, _) => Err(format!(
+                    "{iface} cannot stamp in software both ways: {}",
+                    choice.reason
+                )),
+                (Timestamps::Auto | Timestamps::Tsc, _) => Ok((
+                    StampPlan::UserClock,
+                    format!("{iface}: feed TX is CLOCK_REALTIME read just before each send; order RX is the kernel's software stamp ({})", choice.reason),
+                )),
+            }
+        }
+    }
+}
+
+fn timestamps_name(t: Timestamps) -> &'static str {
+    match t {
+        Timestamps::Auto => "auto",
+        Timestamps::Hardware => "hardware",
+        Timestamps::Software => "software",
+        Timestamps::Tsc => "tsc",
+    }
+}
+
+/// Where the run's figures' stamps come from, for the send and gateway threads and
+/// the results.
+#[derive(Debug, Clone)]
+pub struct RunClocks {
+    pub plan: StampPlan,
+    /// `env.json`'s `timestamp_source`: which stamps, from where, and why.
+    pub source: String,
+    /// Added to the port's TX stamps to put them in `CLOCK_REALTIME`.
+    pub tx_to_realtime_ns: i64,
+    /// The feed's TX time is the user-space clock read before the send.
+    pub tx_at_send: bool,
+    /// The order session's stamps.
+    pub rx: RxStamps,
+}
+
+/// An opened feed port of any backend. One exists per run, moved once into the
+/// send thread: its size does not matter, and boxing would put the hot handle
+/// behind a pointer.
+#[allow(clippy::large_enum_variant)]
+pub enum OpenPort {
+    Uring(UdpPort),
+    AfPacket(AfPacketPort),
+    #[cfg(feature = "dpdk")]
+    Dpdk(crate::nic::dpdk::DpdkPort, crate::nic::dpdk::Eal),
+}
+
+/// The feed's port, how datagrams become what it sends, and the run's clocks.
+pub struct FeedPort {
+    pub port: OpenPort,
+    pub control: Box<dyn PortControl>,
+    pub framing: Framing,
+    pub clocks: RunClocks,
+    /// Where the feed leaves, for the log: "io_uring UDP to 239.198.0.1:26400",
+    /// "AF_PACKET on veth0".
+    pub description: String,
+}
+
+/// Why the feed's port could not be opened: the spec key to look at, and why.
+#[derive(Debug)]
+pub struct OpenError {
+    pub key: &'static str,
+    pub value: String,
+    pub why: String,
+}
+
+impl OpenError {
+    fn new(key: &'static str, value: impl Into<String>, why: impl Into<String>) -> OpenError {
+        OpenError {
+            key,
+            value: value.into(),
+            why: why.into(),
+        }
+    }
+}
+
+/// The stamps `network` will get, and why, or why it cannot get what it asks for:
+/// [`plan_stamps`] on the interface the spec names, before anything opens.
+pub fn check(network: &NetworkSpec) -> Result<(StampPlan, String), OpenError> {
+    let info = match network.backend {
+        Backend::AfPacket => {
+            let iface = af_packet_interface(network)?;
+            Some(
+                phc::ts_info(&iface)
+                    .map_err(|e| OpenError::new("network.interface", iface, e.to_string()))?,
+            )
+        }
+        Backend::Uring | Backend::Dpdk => None,
+    };
+    plan_stamps(network.backend, network.timestamps, info.as_ref())
+        .map_err(|why| timestamps_error(network, why))
+}
+
+/// Opens the feed's port for `network`, for payloads up to `max_payload` bytes.
+pub fn open(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, OpenError> {
+    match network.backend {
+        Backend::Uring => open_uring(network, max_payload),
+        Backend::AfPacket => open_af_packet(network, max_payload),
+        Backend::Dpdk => open_dpdk(network, max_payload),
+    }
+}
+
+fn timestamps_error(network: &NetworkSpec, why: String) -> OpenError {
+    OpenError::new(
+        "network.timestamps",
+        format!("{:?}", timestamps_name(network.timestamps)),
+        why,
+    )
+}
+
+fn open_uring(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, OpenError> {
+    let (plan, source) = plan_stamps(Backend::Uring, network.timestamps, None)
+        .map_err(|why| timestamps_error(network, why))?;
+    let feed_addr = network.feed_addr();
+    let mut config = if feed_addr.ip().is_multicast() {
+        UdpPortConfig::multicast(feed_addr, network.feed_iface_addr)
+    } else {
+        UdpPortConfig::unicast(feed_addr)
+    };
+    config.max_datagram = max_payload;
+    config.burst = BURST as u32;
+    let (port, control) = UdpPort::open(config).map_err(|e| {
+        OpenError::new(
+            "network.feed_iface_addr",
+            network.feed_iface_addr.to_string(),
+            format!("cannot open the feed's UDP socket to {feed_addr}: {e}"),
+        )
+    })?;
+    Ok(FeedPort {
+        port: OpenPort::Uring(port),
+        control: Box::new(control),
+        framing: Framing::Datagram,
+        clocks: RunClocks {
+            plan,
+            source,
+            tx_to_realtime_ns: 0,
+            tx_at_send: false,
+            rx: RxStamps::SOFTWARE,
+        },
+        description: format!("io_uring UDP to {feed_addr}"),
+    })
+}
+
+/// The interface `af_packet` sends on: `network.interface`, else the one holding
+/// `network.feed_iface_addr`.
+fn af_packet_interface(network: &NetworkSpec) -> Result<String, OpenError> {
+    if let Some(name) = &network.interface {
+        return Ok(name.clone());
+    }
+    let addr = network.feed_iface_addr;
+    match crate::nic::interface_with_ipv4(addr) {
+        Ok(Some(name)) => Ok(name),
+        Ok(None) => Err(OpenError::new(
+            "network.interface",
+            "(absent)",
+            format!("no interface in this network namespace holds network.feed_iface_addr {addr}: name the interface to send on (`ip -br addr` lists them)"),
+        )),
+        Err(e) => Err(OpenError::new(
+            "network.interface",
+            "(absent)",
+            format!("cannot list the interfaces to find the one holding {addr} ({e}): name it"),
+        )),
+    }
+}
+
+/// The feed's frame headers: from `src_mac` and `network.feed_iface_addr` to the
+/// feed's group (its multicast MAC, or `network.feed_dst_mac`).
+fn feed_template(network: &NetworkSpec, src_mac: [u8; 6]) -> Result<UdpFrameTemplate, OpenError> {
+    let group = network.feed_group;
+    let dst_mac = match network.feed_dst_mac {
+        Some(mac) => MacAddr(mac.0),
+        None if group.is_multicast() => multicast_mac(group),
+        None => {
+            return Err(OpenError::new(
+                "network.feed_dst_mac",
+                "(absent)",
+                format!(
+                    "network.feed_group {group} is unicast: the frames need the destination's MAC"
+                ),
+            ))
+        }
+    };
+    Ok(UdpFrameTemplate::new(
+        &UdpEndpoints {
+            src_mac: MacAddr(src_mac),
+            dst_mac,
+            vlan: None,
+            src_ip: network.feed_iface_addr,
+            dst_ip: group,
+            src_port: FEED_SOURCE_PORT,
+            dst_port: network.feed_port,
+            ttl: FEED_TTL,
+            dscp: 0,
+        },
+        true,
+    ))
+}
+
+fn open_af_packet(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, OpenError> {
+    let iface = af_packet_interface(network)?;
+    let iface_error = |why: String| OpenError::new("network.interface", iface.clone(), why);
+    let info = phc::ts_info(&iface).map_err(|e| iface_error(e.to_string()))?;
+    let (plan, source) = plan_stamps(Backend::AfPacket, network.timestamps, Some(&info))
+        .map_err(|why| timestamps_error(network, why))?;
+    let src_mac = crate::nic::interface_mac(&iface)
+        .map_err(|e| iface_error(format!("cannot read its MAC address: {e}")))?;
+    let template = feed_template(network, src_mac)?;
+    let hardware = matches!(plan, StampPlan::NicHardware { .. });
+    let config = AfPacketConfig {
+        hardware_timestamps: hardware,
+        ..AfPacketConfig::new(iface.clone())
+    };
+    let (port, control) = AfPacketPort::open(config).map_err(|e| iface_error(e.to_string()))?;
+    let frame_len = template.header_len() + max_payload;
+    if frame_len > port.max_frame_len(false) {
+        return Err(iface_error(format!(
+            "the feed's largest datagram makes {frame_len}-byte frames, above the {} bytes its MTU allows",
+            port.max_frame_len(false)
+        )));
+    }
+    let mut rx = RxStamps::SOFTWARE;
+    let mut tx_to_realtime_ns = 0;
+    if let StampPlan::NicHardware { phc_index } = plan {
+        if !control.hardware_stamping().is_enabled() {
+            return Err(timestamps_error(
+                network,
+                format!(
+                    "{iface} offers hardware stamps, but {}",
+                    control.hardware_stamping()
+                ),
+            ));
+        }
+        let offset = phc_to_realtime_ns(phc_index).map_err(|why| timestamps_error(network, why))?;
+        rx = RxStamps {
+            domain: ClockDomain::NicHardware,
+            to_realtime_ns: offset,
+        };
+        tx_to_realtime_ns = offset;
+    }
+    Ok(FeedPort {
+        port: OpenPort::AfPacket(port),
+        control: Box::new(control),
+        framing: Framing::Ethernet(template),
+        clocks: RunClocks {
+            plan,
+            source,
+            tx_to_realtime_ns,
+            tx_at_send: plan == StampPlan::UserClock,
+            rx,
+        },
+        description: format!("AF_PACKET on {iface}"),
+    })
+}
+
+/// `CLOCK_REALTIME − PHC` now, from the tightest of 25 bracketed readings.
+fn phc_to_realtime_ns(phc_index: u16) -> Result<i64, String> {
+    let clock = phc::Phc::open_index(phc_index).map_err(|e| e.to_string())?;
+    let samples = clock.sys_offset(25).map_err(|e| e.to_string())?;
+    let estimate = phc::tightest_offset(&samples).map_err(|e| e.to_string())?;
+    Ok(-estimate.phc_minus_realtime.0)
+}
+
+#[cfg(feature = "dpdk")]
+fn open_dpdk(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, OpenError> {
+    use crate::nic::dpdk::{ClockPreference, DpdkPort, DpdkPortConfig, Eal, EalConfig};
+    let (plan, source) = plan_stamps(Backend::Dpdk, network.timestamps, None)
+        .map_err(|why| timestamps_error(network, why))?;
+    let device = network.interface.clone().ok_or_else(|| {
+        OpenError::new(
+            "network.interface",
+            "(absent)",
+            "with backend = \"dpdk\", the EAL port to send on, like \"net_af_packet0\"",
+        )
+    })?;
+    let eal_config = match &network.dpdk_args {
+        Some(args) => EalConfig::parse(args),
+        None => EalConfig::virtual_devices([device.as_str()]),
+    };
+    let args_shown = network.dpdk_args.clone().unwrap_or_default();
+    let eal = Eal::init(&eal_config)
+        .map_err(|e| OpenError::new("network.dpdk_args", args_shown.clone(), e.to_string()))?;
+    let config = DpdkPortConfig {
+        // The order session is stamped by the kernel; a device clock could not be
+        // put beside it.
+        clock: ClockPreference::Software,
+        ..DpdkPortConfig::new(device.clone())
+    };
+    let (mut queues, control) = DpdkPort::open(&eal, &config)
+        .map_err(|e| OpenError::new("network.interface", device.clone(), e.to_string()))?;
+    let port = queues.remove(0);
+    let template = feed_template(network, control.mac())?;
+    let frame_len = template.header_len() + max_payload;
+    if frame_len > port.max_frame() {
+        return Err(OpenError::new(
+            "network.interface",
+            device,
+            format!(
+                "the feed's largest datagram makes {frame_len}-byte frames, above the {} bytes the port takes",
+                port.max_frame()
+            ),
+        ));
+    }
+    let description = format!("DPDK port {device} ({})", control.driver());
+    Ok(FeedPort {
+        port: OpenPort::Dpdk(port, eal),
+        control: Box::new(control),
+        framing: Framing::Ethernet(template),
+        clocks: RunClocks {
+            plan,
+            source,
+            tx_to_realtime_ns: 0,
+            tx_at_send: true,
+            rx: RxStamps::SOFTWARE,
+        },
+        description,
+    })
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn open_dpdk(network: &NetworkSpec, _max_payload: usize) -> Result<FeedPort, OpenError> {
+    Err(OpenError::new(
+        "network.backend",
+        "dpdk",
+        format!(
+            "this ticklab was built without DPDK (for {}); build it with `cargo build --release --features dpdk` (needs libdpdk-dev, dpdk-dev, clang; lab-scripts/setup installs them)",
+            network.interface.as_deref().unwrap_or("the DPDK port")
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    /// `ethtool -T` of a NIC that stamps every frame (an Intel i210 class device):
+    /// hardware and software TX/RX, software and raw hardware reporting, PHC 0,
+    /// transmit modes off and on, receive filters none and all (and PTP ones).
+    fn stamping_nic() -> TsInfo {
+        TsInfo::new("enp1s0", Some(0), 0x5f, 0b11, 0b111_1111_0011)
+    }
+
+    /// A NIC whose filters stamp PTP frames only (no `all`).
+    fn ptp_only_nic() -> TsInfo {
+        TsInfo::new("enp2s0", Some(1), 0x5f, 0b11, 0b1_0000_0001)
+    }
+
+    /// A veth: software TX and RX stamps and their reporting, nothing else.
+    fn veth() -> TsInfo {
+        TsInfo::new("veth0", None, 0x1a, 0, 0)
+    }
+
+    /// A driver that stamps nothing in software on transmit.
+    fn no_tx_software() -> TsInfo {
+        TsInfo::new("wlan0", None, 0x18, 0, 0)
+    }
+
+    #[test]
+    fn af_packet_takes_hardware_then_software_then_the_user_clock() {
+        let plan = |t, info: TsInfo| plan_stamps(Backend::AfPacket, t, Some(&info)).map(|(p, _)| p);
+        assert_eq!(
+            plan(Timestamps::Auto, stamping_nic()),
+            Ok(StampPlan::NicHardware { phc_index: 0 })
+        );
+        assert_eq!(
+            plan(Timestamps::Hardware, stamping_nic()),
+            Ok(StampPlan::NicHardware { phc_index: 0 })
+        );
+        assert_eq!(
+            plan(Timestamps::Software, stamping_nic()),
+            Ok(StampPlan::KernelSoftware)
+        );
+        assert_eq!(
+            plan(Timestamps::Auto, ptp_only_nic()),
+            Ok(StampPlan::KernelSoftware)
+        );
+        assert_eq!(
+            plan(Timestamps::Auto, veth()),
+            Ok(StampPlan::KernelSoftware)
+        );
+        assert_eq!(
+            plan(Timestamps::Auto, no_tx_software()),
+            Ok(StampPlan::UserClock)
+        );
+        assert_eq!(plan(Timestamps::Tsc, veth()), Ok(StampPlan::UserClock));
+    }
+
+    #[test]
+    fn a_required_source_the_interface_lacks_is_refused_naming_it_and_its_offer() {
+        let refused =
+            plan_stamps(Backend::AfPacket, Timestamps::Hardware, Some(&veth())).unwrap_err();
+        assert_eq!(
+            refused,
+            "veth0 cannot stamp in hardware: offers \
+             software-transmit, software-receive, software-system-clock; no hardware \
+             stamps: no PTP hardware clock (PHC index -1)"
+        );
+        let refused = plan_stamps(
+            Backend::AfPacket,
+            Timestamps::Hardware,
+            Some(&ptp_only_nic()),
+        )
+        .unwrap_err();
+        assert!(refused.contains("enp2s0"), "{refused}");
+        assert!(refused.contains("no receive filter `all`"), "{refused}");
+        let refused = plan_stamps(
+            Backend::AfPacket,
+            Timestamps::Software,
+            Some(&no_tx_software()),
+        )
+        .unwrap_err();
+        assert!(
+            refused.starts_with("wlan0 cannot stamp in software"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn sockets_and_dpdk_offer_what_their_paths_can_stamp() {
+        let plan = |b, t| plan_stamps(b, t, None).map(|(p, _)| p);
+        assert_eq!(
+            plan(Backend::Uring, Timestamps::Auto),
+            Ok(StampPlan::KernelSoftware)
+        );
+        assert_eq!(
+            plan(Backend::Uring, Timestamps::Software),
+            Ok(StampPlan::KernelSoftware)
+        );
+        assert!(plan(Backend::Uring, Timestamps::Hardware)
+            .unwrap_err()
+            .contains("\"software\" or \"auto\""));
+        assert!(plan(Backend::Uring, Timestamps::Tsc).is_err());
+        assert_eq!(
+            plan(Backend::Dpdk, Timestamps::Auto),
+            Ok(StampPlan::UserClock)
+        );
+        assert_eq!(
+            plan(Backend::Dpdk, Timestamps::Tsc),
+            Ok(StampPlan::UserClock)
+        );
+        assert!(plan(Backend::Dpdk, Timestamps::Hardware)
+            .unwrap_err()
+            .contains("\"auto\" or \"tsc\""));
+        assert!(plan(Backend::Dpdk, Timestamps::Software).is_err());
+    }
+
+    #[test]
+    fn domain_names_say_where_both_ends_come_from() {
+        assert_eq!(StampPlan::KernelSoftware.domain_name(), "kernel_software");
+        assert_eq!(
+            StampPlan::NicHardware { phc_index: 3 }.domain_name(),
+            "nic_hardware"
+        );
+        assert_eq!(
+            StampPlan::UserClock.domain_name(),
+            "user_tx+kernel_software_rx"
+        );
+    }
+
+    #[test]
+    fn the_feed_template_goes_to_the_groups_mac_or_the_one_given() {
+        let mut network = crate::config::RunSpec::load(None, &[] as &[&str])
+            .unwrap()
+            .network;
+        network.feed_port = 30_001;
+        let template = feed_template(&network, [2, 0, 0, 0, 0, 1]).unwrap();
+        let mut frame = [0u8; 64];
+        frame[template.header_len()..template.header_len() + 4].copy_from_slice(b"ping");
+        let len = template.finish(&mut frame, 4, 9).unwrap();
+        let udp = crate::wire::ethernet_udp_fast(&frame[..len]).unwrap();
+        assert_eq!(udp.dst_port, 30_001);
+        assert_eq!(&frame[..6], &[0x01, 0x00, 0x5e, 0x46, 0x00, 0x01]);
+        assert_eq!(&frame[6..12], &[2, 0, 0, 0, 0, 1]);
+
+        network.feed_group = Ipv4Addr::new(198, 18, 0, 2);
+        let refused = feed_template(&network, [2, 0, 0, 0, 0, 1]).err().unwrap();
+        assert_eq!(refused.key, "network.feed_dst_mac");
+        network.feed_dst_mac = Some(crate::config::MacAddr([2, 0, 0, 0, 0, 2]));
+        let template = feed_template(&network, [2, 0, 0, 0, 0, 1]).unwrap();
+        let len = template.finish(&mut frame, 4, 10).unwrap();
+        assert_eq!(&frame[..6], &[2, 0, 0, 0, 0, 2]);
+        assert!(crate::wire::ethernet_udp_fast(&frame[..len]).is_some());
+    }
+}

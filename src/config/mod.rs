@@ -155,9 +155,10 @@ pub struct CaptureSpec {
     pub rewrite: Rewrite,
 }
 
-/// Destination rewriting of the capture's frames. A field left out keeps the
-/// network side's value: `network.feed_group`, `network.feed_port`, and the
-/// group's multicast MAC (01:00:5e + its low 23 bits).
+/// Where a capture's datagrams are sent, instead of the network side's values. A
+/// field left out keeps `network.feed_group`, `network.feed_port`, and the group's
+/// multicast MAC (01:00:5e + its low 23 bits) or `network.feed_dst_mac`. The MAC
+/// matters to the frame backends only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rewrite {

@@ -20,10 +20,11 @@
 //! must never allocate, copy a payload or do I/O, because the send loop calls it
 //! between two sends. Without `renumber` the bytes go out exactly as captured.
 //!
-//! This is a payload-level source: it yields UDP payloads, and the kernel socket
-//! backend picks the destination. `feed.rewrite` (destination MAC, IP and port) is
-//! therefore not applied here; the frame backends (AF_PACKET, DPDK) apply it when they
-//! build frames around these payloads.
+//! This is a payload-level source: it yields UDP payloads, and the port picks the
+//! destination. `feed.rewrite` (destination MAC, IP and port) is therefore not
+//! applied here but where the port opens (`lab::feed_port::with_rewrite`): the
+//! socket backend sends to the rewritten address, the frame backends (AF_PACKET,
+//! DPDK) build their frames' headers for it.
 //!
 //! ```
 //! use ticklab::capture::{CaptureWriter, LinkType};

@@ -36,7 +36,7 @@
 //! assert!(refused.contains("veth0"), "{refused}");
 //! ```
 
-use crate::config::{Backend, NetworkSpec, Timestamps};
+use crate::config::{Backend, NetworkSpec, Rewrite, Timestamps};
 use crate::nic::af_packet::{AfPacketConfig, AfPacketPort};
 use crate::nic::uring::{UdpPort, UdpPortConfig};
 use crate::nic::{ClockDomain, PortControl};
@@ -211,6 +211,26 @@ pub fn check(network: &NetworkSpec) -> Result<(StampPlan, String), OpenError> {
     };
     plan_stamps(network.backend, network.timestamps, info.as_ref())
         .map_err(|why| timestamps_error(network, why))
+}
+
+/// `network` with a capture's `feed.rewrite` applied: the feed goes to the
+/// rewritten group, port and MAC (a rewritten multicast group without a MAC gets
+/// its own multicast MAC), on every backend.
+pub fn with_rewrite(network: &NetworkSpec, rewrite: &Rewrite) -> NetworkSpec {
+    let mut rewritten = network.clone();
+    if let Some(ip) = rewrite.dst_ip {
+        rewritten.feed_group = ip;
+        if ip.is_multicast() {
+            rewritten.feed_dst_mac = None;
+        }
+    }
+    if let Some(port) = rewrite.dst_port {
+        rewritten.feed_port = port;
+    }
+    if let Some(mac) = rewrite.dst_mac {
+        rewritten.feed_dst_mac = Some(mac);
+    }
+    rewritten
 }
 
 /// Opens the feed's port for `network`, for payloads up to `max_payload` bytes.
@@ -577,6 +597,36 @@ mod tests {
             StampPlan::UserClock.domain_name(),
             "user_tx+kernel_software_rx"
         );
+    }
+
+    #[test]
+    fn a_rewrite_changes_only_what_it_names() {
+        let network = crate::config::RunSpec::load(None, &[] as &[&str])
+            .unwrap()
+            .network;
+        assert_eq!(with_rewrite(&network, &Rewrite::default()), network);
+        let mac = crate::config::MacAddr([2, 0, 0, 0, 0, 9]);
+        let to_host = with_rewrite(
+            &network,
+            &Rewrite {
+                dst_mac: Some(mac),
+                dst_ip: Some(Ipv4Addr::new(198, 18, 0, 2)),
+                dst_port: None,
+            },
+        );
+        assert_eq!(to_host.feed_group, Ipv4Addr::new(198, 18, 0, 2));
+        assert_eq!(to_host.feed_dst_mac, Some(mac));
+        assert_eq!(to_host.feed_port, network.feed_port);
+        let other_group = with_rewrite(
+            &to_host,
+            &Rewrite {
+                dst_mac: None,
+                dst_ip: Some(Ipv4Addr::new(239, 1, 2, 3)),
+                dst_port: Some(30_002),
+            },
+        );
+        assert_eq!(other_group.feed_dst_mac, None, "the group's own MAC");
+        assert_eq!(other_group.feed_port, 30_002);
     }
 
     #[test]

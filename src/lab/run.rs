@@ -441,7 +441,13 @@ fn control(
         framing,
         clocks,
         description: port_description,
-    } = feed_port::open(&spec.network, source.max_datagram_len())?;
+    } = match &spec.feed {
+        FeedSpec::Capture(capture) => feed_port::open(
+            &feed_port::with_rewrite(&spec.network, &capture.rewrite),
+            source.max_datagram_len(),
+        )?,
+        FeedSpec::Synthetic(_) => feed_port::open(&spec.network, source.max_datagram_len())?,
+    };
     shared.log(format!(
         "feed: {port_description}; stamps: {}",
         clocks.source

@@ -154,6 +154,8 @@ pub struct RunClocks {
     pub tx_at_send: bool,
     /// The order session's stamps.
     pub rx: RxStamps,
+    /// With NIC stamps: the PHC's index and `CLOCK_REALTIME − PHC` at the start.
+    pub phc: Option<(u16, i64)>,
 }
 
 /// An opened feed port of any backend. One exists per run, moved once into the
@@ -278,6 +280,7 @@ fn open_uring(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, Ope
             tx_to_realtime_ns: 0,
             tx_at_send: false,
             rx: RxStamps::SOFTWARE,
+            phc: None,
         },
         description: format!("io_uring UDP to {feed_addr}"),
     })
@@ -362,6 +365,7 @@ fn open_af_packet(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort,
     }
     let mut rx = RxStamps::SOFTWARE;
     let mut tx_to_realtime_ns = 0;
+    let mut phc = None;
     if let StampPlan::NicHardware { phc_index } = plan {
         if !control.hardware_stamping().is_enabled() {
             return Err(timestamps_error(
@@ -378,6 +382,7 @@ fn open_af_packet(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort,
             to_realtime_ns: offset,
         };
         tx_to_realtime_ns = offset;
+        phc = Some((phc_index, offset));
     }
     Ok(FeedPort {
         port: OpenPort::AfPacket(port),
@@ -389,13 +394,14 @@ fn open_af_packet(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort,
             tx_to_realtime_ns,
             tx_at_send: plan == StampPlan::UserClock,
             rx,
+            phc,
         },
         description: format!("AF_PACKET on {iface}"),
     })
 }
 
 /// `CLOCK_REALTIME − PHC` now, from the tightest of 25 bracketed readings.
-fn phc_to_realtime_ns(phc_index: u16) -> Result<i64, String> {
+pub fn phc_to_realtime_ns(phc_index: u16) -> Result<i64, String> {
     let clock = phc::Phc::open_index(phc_index).map_err(|e| e.to_string())?;
     let samples = clock.sys_offset(25).map_err(|e| e.to_string())?;
     let estimate = phc::tightest_offset(&samples).map_err(|e| e.to_string())?;
@@ -453,6 +459,7 @@ fn open_dpdk(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, Open
             tx_to_realtime_ns: 0,
             tx_at_send: true,
             rx: RxStamps::SOFTWARE,
+            phc: None,
         },
         description,
     })

@@ -629,6 +629,22 @@ pub struct HostEnv {
     pub tsc_calibration: Option<TscCalibrationRecord>,
     #[serde(default)]
     pub tsc_calibration_error: Option<String>,
+    /// The NIC's clock against `CLOCK_REALTIME`, when the figures are NIC stamps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phc: Option<PhcOffsetRecord>,
+}
+
+/// The PHC whose stamps the run's figures are, and its offset from `CLOCK_REALTIME`
+/// at the start (the one offset every stamp was shifted by) and the end: their
+/// difference is how far a `from_schedule` figure could be off by the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhcOffsetRecord {
+    pub device: String,
+    pub realtime_minus_phc_ns_start: i64,
+    pub realtime_minus_phc_ns_end: Option<i64>,
+    /// Why the end could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_error: Option<String>,
 }
 
 /// One TSC calibration window, as `env.json` records it.
@@ -749,6 +765,7 @@ impl HostEnv {
             started_at: rfc3339_utc(started_at),
             tsc_calibration: None,
             tsc_calibration_error: None,
+            phc: None,
         }
     }
 }
@@ -1205,6 +1222,7 @@ mod tests {
             started_at: "2026-11-24T10:15:30.250Z".to_owned(),
             tsc_calibration: None,
             tsc_calibration_error: None,
+            phc: None,
         };
         assert_eq!(env, expected);
     }
@@ -1275,6 +1293,23 @@ mod tests {
         assert_eq!(env.build.git_rev, BUILD.git_rev);
 
         let json = serde_json::to_string_pretty(&env).unwrap();
+        assert!(!json.contains("\"phc\""), "no PHC, no record: {json}");
+        let back: HostEnv = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, env);
+
+        // A run in a NIC's clock records the PHC's offset at both ends.
+        let mut env = env;
+        env.phc = Some(PhcOffsetRecord {
+            device: "/dev/ptp0".into(),
+            realtime_minus_phc_ns_start: -37_000_000_012,
+            realtime_minus_phc_ns_end: Some(-37_000_000_020),
+            end_error: None,
+        });
+        let json = serde_json::to_string_pretty(&env).unwrap();
+        assert!(
+            json.contains("\"realtime_minus_phc_ns_start\": -37000000012"),
+            "{json}"
+        );
         let back: HostEnv = serde_json::from_str(&json).unwrap();
         assert_eq!(back, env);
     }

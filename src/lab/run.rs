@@ -990,6 +990,15 @@ fn control(
         }
         Err(e) => env.tsc_calibration_error = Some(e.to_string()),
     }
+    env.phc = clocks.phc.map(|(index, start)| {
+        let end = feed_port::phc_to_realtime_ns(index);
+        results::PhcOffsetRecord {
+            device: format!("/dev/ptp{index}"),
+            realtime_minus_phc_ns_start: start,
+            realtime_minus_phc_ns_end: end.as_ref().ok().copied(),
+            end_error: end.err(),
+        }
+    });
     results::write_json(&dir_path, results::ENV_JSON, &env)?;
     Ok(RunResults {
         dir: dir_path,

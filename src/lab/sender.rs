@@ -162,12 +162,13 @@ pub struct SenderConfig {
     pub realtime_offset_ns: i64,
     /// What the port takes: UDP payloads, or whole Ethernet frames.
     pub framing: Framing,
-    /// Added to every TX stamp the port reports to put it in the orders' clock
-    /// (`CLOCK_REALTIME`): 0 for kernel stamps, [`SenderConfig::realtime_offset_ns`]
-    /// for a port that stamps with `CLOCK_MONOTONIC` (DPDK's software clock).
+    /// Added to every TX stamp the port reports to put it in the orders' timeline
+    /// (`CLOCK_REALTIME`): 0 for kernel software stamps, `CLOCK_REALTIME − PHC` at
+    /// the start for NIC stamps (the order session's are shifted by the same).
     pub tx_stamp_offset_ns: i64,
     /// The port's stamps are not used: each datagram's TX time is the
-    /// `CLOCK_REALTIME` read just before its send (an interface without TX stamps).
+    /// `CLOCK_REALTIME` read just before its send (DPDK, or an interface without
+    /// TX stamps). Its stamps are still drained, and dropped.
     pub tx_at_send: bool,
 }
 
@@ -616,10 +617,8 @@ impl<P: Port> Sender<P> {
                 .port
                 .poll_tx_timestamps(&mut self.stamps)
                 .map_err(|e| format!("reading TX timestamps: {e}"))?;
-            for stamp in &self.stamps[..n] {
-                if self.cfg.tx_at_send {
-                    break;
-                }
+            let used = if self.cfg.tx_at_send { 0 } else { n };
+            for stamp in &self.stamps[..used] {
                 let index = match self.records.front() {
                     Some(front) => stamp.id.wrapping_sub(front.id) as usize,
                     None => usize::MAX,

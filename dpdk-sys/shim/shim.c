@@ -195,10 +195,14 @@ int ticklab_stage_frames(struct rte_mempool *pool, const struct ticklab_tx_frame
 }
 
 uint16_t ticklab_tx_staged_burst(uint16_t port, uint16_t queue, struct rte_mbuf **mbufs,
-				 uint16_t count)
+				 uint16_t count, struct rte_mbuf *const *next, uint16_t next_count)
 {
 	uint16_t i, sent;
 
+	for (i = 0; i < next_count; i++) {
+		rte_prefetch0(next[i]);
+		rte_prefetch0(&next[i]->cacheline1);
+	}
 	for (i = 0; i < count; i++)
 		rte_mbuf_refcnt_update(mbufs[i], 1);
 	sent = rte_eth_tx_burst(port, queue, mbufs, count);

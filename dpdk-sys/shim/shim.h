@@ -121,11 +121,14 @@ int ticklab_stage_frames(struct rte_mempool *pool, const struct ticklab_tx_frame
  * the reference back from those the device did not take. The device's free of a
  * sent mbuf then drops only the added reference. `mbufs` is the caller's scratch
  * copy of the staged pointers: rte_eth_tx_burst's array is not const, so the staged
- * array itself is never handed to a PMD. Returns how many the device took (a
- * prefix).
+ * array itself is never handed to a PMD. The `next_count` mbufs at `next` (the
+ * staged frames after these) are prefetched, both cache lines of their headers
+ * that the send and the PMD's free read, so the next burst finds them in cache: a
+ * large capture's mbufs are far beyond the CPU's caches. Returns how many the
+ * device took (a prefix).
  */
 uint16_t ticklab_tx_staged_burst(uint16_t port, uint16_t queue, struct rte_mbuf **mbufs,
-				 uint16_t count);
+				 uint16_t count, struct rte_mbuf *const *next, uint16_t next_count);
 
 /* Drops one reference from each of `count` mbufs (rte_pktmbuf_free_bulk). */
 void ticklab_pktmbuf_free_bulk(struct rte_mbuf **mbufs, uint32_t count);

@@ -56,9 +56,9 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::fmt::Write as _;
 use std::io;
 use std::marker::PhantomData;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::ptr::{self, NonNull};
-use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -1764,8 +1764,11 @@ impl DpdkPort {
         if count == 0 {
             return Err(refuse("there are no frames to stage".to_owned()));
         }
-        let count_u32 = u32::try_from(count)
-            .map_err(|_| refuse(format!("{count} frames are more than one pool holds (2^32 - 1)")))?;
+        let count_u32 = u32::try_from(count).map_err(|_| {
+            refuse(format!(
+                "{count} frames are more than one pool holds (2^32 - 1)"
+            ))
+        })?;
         // Each TX descriptor of the port may hold a reference to a frame; a frame
         // staged once among few is held by many descriptors at once.
         let holders = self.shared.tx_descriptors_total + 2 * self.frames.len() as u32;
@@ -1909,9 +1912,20 @@ impl DpdkPort {
         // uses its queue; scratch[..count] are live staged mbufs of this port
         // (staged holds their pool and its own reference to each, so none goes back
         // to the pool while the device holds it); staged is not Sync, so no other
-        // thread updates their reference counts through it.
-        let sent =
-            unsafe { ffi::ticklab_tx_staged_burst(self.port_id, self.queue, self.scratch.as_mut_ptr(), count as u16) };
+        // thread updates their reference counts through it; `next` are live staged
+        // mbufs too, only prefetched.
+        let next = &staged.mbufs[frames.start + count..];
+        let next = &next[..next.len().min(count)];
+        let sent = unsafe {
+            ffi::ticklab_tx_staged_burst(
+                self.port_id,
+                self.queue,
+                self.scratch.as_mut_ptr(),
+                count as u16,
+                next.as_ptr(),
+                next.len() as u16,
+            )
+        };
         let sent = usize::from(sent);
         Ok(self.took(sent, staged.bytes(frames.start..frames.start + sent)))
     }

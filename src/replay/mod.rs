@@ -294,7 +294,10 @@ impl StagedCapture {
     pub fn bytes_of_run(&self, frames: u64) -> u64 {
         let passes = frames / self.len() as u64;
         let rest = (frames % self.len() as u64) as usize;
-        let partial = self.frames.get(rest).map_or(self.bytes(), |f| f.start as u64);
+        let partial = self
+            .frames
+            .get(rest)
+            .map_or(self.bytes(), |f| f.start as u64);
         passes * self.bytes() + partial
     }
 }
@@ -346,7 +349,7 @@ impl fmt::Display for DepartureSource {
                 f.write_str("CLOCK_MONOTONIC read just before each send (the port's stamps are not comparable with the schedule)")
             }
             DepartureSource::NotRecorded => f.write_str(
-                "nothing: at top speed every frame is due at the start, so departure minus schedule would only say how long the run had been going",
+                "at top speed every frame is due at the start, so departure minus schedule would only say how long the run had been going",
             ),
         }
     }
@@ -412,7 +415,7 @@ impl ReplaySummary {
                 self.departure_source, d.p50_ns, d.p99_ns, d.p999_ns, d.max_ns, d.count,
             )),
             None => out.push_str(&format!(
-                "departure minus schedule: not recorded, from {}\n",
+                "departure minus schedule: not recorded: {}\n",
                 self.departure_source
             )),
         }
@@ -550,7 +553,11 @@ impl FrameSender for StagedDpdkPort<'_> {
         first: usize,
         count: usize,
     ) -> Result<SentBurst, crate::nic::Error> {
-        debug_assert_eq!(capture.len(), self.frames.len(), "staged from another capture");
+        debug_assert_eq!(
+            capture.len(),
+            self.frames.len(),
+            "staged from another capture"
+        );
         let staged = self.frames.len();
         let mut taken = SentBurst {
             first_id: 0,
@@ -956,7 +963,7 @@ mod tests {
         assert_eq!(summary.departure_minus_schedule, None);
         assert_eq!((summary.unstamped, summary.early), (0, 0));
         assert!(summary.render().contains(
-            "departure minus schedule: not recorded, from nothing: at top speed every frame is due at the start"
+            "departure minus schedule: not recorded: at top speed every frame is due at the start"
         ));
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["departure_source"], "not_recorded");
@@ -1120,10 +1127,7 @@ mod tests {
             Ok(SentBurst { first_id, count })
         }
 
-        fn poll_tx_stamps(
-            &mut self,
-            out: &mut [TxTimestamp],
-        ) -> Result<usize, crate::nic::Error> {
+        fn poll_tx_stamps(&mut self, out: &mut [TxTimestamp]) -> Result<usize, crate::nic::Error> {
             let n = out.len().min(self.stamps.len());
             for (o, s) in out.iter_mut().zip(self.stamps.drain(..n)) {
                 *o = s;

@@ -10,9 +10,20 @@
 //! thread, plus a [`DpdkPortControl`] for statistics from any thread. Each queue has
 //! its own [`Mempool`] of mbufs.
 //!
-//! - **TX** copies each frame of a burst into an mbuf (one bulk allocation per burst
-//!   from the queue's pool; nothing of ours is allocated) and calls
-//!   `rte_eth_tx_burst` once: one FFI call per burst, through the `dpdk-sys` shim.
+//! - **TX** ([`Port::send_burst`]) copies each frame of a burst into an mbuf (one
+//!   bulk allocation per burst from the queue's pool; nothing of ours is allocated)
+//!   and calls `rte_eth_tx_burst` once: one FFI call per burst, through the
+//!   `dpdk-sys` shim. That suits frames built as they go (the lab's datagrams).
+//! - **Staged TX** is for frames known before the run (a capture to replay):
+//!   [`DpdkPort::stage`] copies them once into mbufs of a pool of their own, sized
+//!   to them (data room = the longest frame, no headroom), and
+//!   [`DpdkPort::send_staged`] hands those same mbufs to `rte_eth_tx_burst` again
+//!   and again, each with one more reference (`rte_mbuf_refcnt_update`), so the
+//!   PMD's free drops only that reference: no copy, no allocation per packet, and
+//!   the next burst's mbuf headers are prefetched, since a large capture's mbufs
+//!   are far beyond the CPU's caches. [`StagedFrames`] gives the mbufs back on
+//!   drop; a pool the device still holds mbufs of is kept until the port closes.
+//!   Ids and TX stamps are the same for both paths.
 //! - **RX** calls `rte_eth_rx_burst` once and copies each packet (all its segments)
 //!   into the caller's buffer, then frees the mbufs.
 //! - **Timestamps** come from one clock per port, chosen at open and named by
@@ -31,9 +42,10 @@
 //! one DPDK was built with (`RTE_EAL_PMD_PATH`), and checks that the PMD of every
 //! `--vdev` it knows is there, so a missing package is named before EAL starts.
 //!
-//! This module must never allocate, lock or log in [`Port`] calls, never let an
-//! mbuf outlive its pool or a pool outlive its port, and never mix clock domains on
-//! one port. Every `unsafe` block says why it is sound.
+//! This module must never allocate, lock or log in [`Port`] calls or
+//! [`DpdkPort::send_staged`], never let an mbuf outlive its pool or a pool outlive
+//! its port, never write to a staged frame after staging, and never mix clock
+//! domains on one port. Every `unsafe` block says why it is sound.
 //!
 //! A thread that sends or receives should call [`Eal::register_thread`] first: DPDK
 //! gives each lcore a mempool cache, and a thread EAL does not know goes to the
@@ -49,6 +61,15 @@
 //! let sent = port.send_burst(&[frame.as_slice(); 8])?;
 //! assert_eq!(sent.count, 8);
 //! assert_eq!(control.stats().tx_packets, 8);
+//!
+//! // Frames known in advance: staged once, sent by reference as often as wanted.
+//! let frames = [[1u8; 60], [2u8; 60], [3u8; 60]];
+//! let staged = port.stage(frames.iter().map(|f| f.as_slice()))?;
+//! for _pass in 0..2 {
+//!     assert_eq!(port.send_staged(&staged, 0..staged.len())?.count, 3);
+//! }
+//! assert_eq!(control.stats().tx_packets, 14);
+//! assert_eq!(staged.release().returned, 3);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -2558,6 +2579,32 @@ mod tests {
         let mut config = DpdkPortConfig::new("net_null0");
         config.queues = 0;
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn a_staging_pool_too_large_names_the_bytes_and_the_m_that_fits() {
+        const MIB: u64 = 1 << 20;
+        // -m 512 with 40 MiB in use, a million 120-byte frames (~330 MB).
+        let memory = ffi::ticklab_pool_memory {
+            needed: 329_445_952,
+            heap_total: 512 * MIB,
+            heap_free: 472 * MIB,
+        };
+        let error = staging_memory_error(1_000_000, 120, &memory);
+        // (40 MiB + 314.2 MiB) * 9 / 8 = 398.5 MiB, rounded up to 448.
+        assert_eq!(
+            error.to_string(),
+            "staging 1000000 frames of up to 120 bytes needs about 329445952 bytes of DPDK memory, and EAL's heaps have 494927872 of 536870912 bytes free; give EAL more memory: `-m 448` (MiB) with --no-huge, or that much in hugepages (--socket-mem, or more pages in /proc/sys/vm/nr_hugepages)"
+        );
+        let nothing_free = ffi::ticklab_pool_memory {
+            needed: 64 * MIB,
+            heap_total: 0,
+            heap_free: 0,
+        };
+        match staging_memory_error(10, 60, &nothing_free) {
+            DpdkError::StagingMemory { suggested_mib, .. } => assert_eq!(suggested_mib, 128),
+            other => panic!("{other}"),
+        }
     }
 
     #[test]

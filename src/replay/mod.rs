@@ -3,16 +3,22 @@
 //!
 //! [`StagedCapture::load`] reads the whole capture into one contiguous buffer before
 //! anything is sent, so the send loop touches only memory (no file reads, no
-//! allocation, no per-frame copy of ours: the port copies each frame into its ring or
-//! mbuf). [`replay`] then sends the frames in order with a [`Pacer`], whose schedule
-//! is anchored to the start: frame *i* is due at `start + f(i)` whatever happened to
-//! the frames before it, so a late wake-up makes one burst late but never shifts the
-//! rest (tcpreplay sleeps each gap after the previous real departure and drifts by
-//! the sum of its wake-up errors). Everything that is due goes in one
-//! [`Port::send_burst`] of up to [`BURST`] frames; between bursts the loop sleeps
-//! until [`SPIN_WINDOW_NS`] before the next due time and spins the rest, or spins
+//! allocation). [`replay`] then sends the frames in order with a [`Pacer`], whose
+//! schedule is anchored to the start: frame *i* is due at `start + f(i)` whatever
+//! happened to the frames before it, so a late wake-up makes one burst late but never
+//! shifts the rest (tcpreplay sleeps each gap after the previous real departure and
+//! drifts by the sum of its wake-up errors). Everything that is due goes in one call
+//! of up to [`BURST`] frames; between bursts the loop sleeps until
+//! [`SPIN_WINDOW_NS`] before the next due time and spins the rest, or spins
 //! throughout when the caller has a core of its own ([`ReplayOptions::spin`]), like
 //! the lab's send thread.
+//!
+//! The loop sends through a [`FrameSender`], by frame index: every [`Port`] is one
+//! (it gets the frames as slices of the capture and copies them into its ring or
+//! mbufs), and so is a `StagedDpdkPort` (feature `dpdk`), whose mbufs were filled
+//! from the capture once before the run and are sent by reference, with no copy at
+//! all. At top speed ([`Timing::TopSpeed`]) the loop does no per-frame work: no
+//! schedule, no departure, no clock read per burst.
 //!
 //! The summary ([`ReplaySummary`]) gives packets and bytes sent, elapsed time,
 //! achieved rate, and each frame's departure minus its scheduled time, p50 to max.
@@ -20,8 +26,9 @@
 //! the schedule (`CLOCK_MONOTONIC`): kernel software stamps (`CLOCK_REALTIME`,
 //! converted with the offset measured once at the start) and DPDK's user-monotonic
 //! stamps. A raw NIC hardware clock cannot, so then the loop's own
-//! `CLOCK_MONOTONIC` reading just before the burst's send call is used instead;
-//! [`DepartureSource`] says which it was.
+//! `CLOCK_MONOTONIC` reading just before the burst's send call is used instead. At
+//! top speed every frame is due at the start, so none is recorded and the summary
+//! says so; [`DepartureSource`] says which it was.
 //!
 //! It must never rewrite a frame, never allocate or log in the send loop (progress
 //! is a callback at most every [`PROGRESS_INTERVAL_NS`]), and never let the schedule
@@ -468,7 +475,7 @@ impl Departures {
 
 /// What the replay loop sends through: a capture's frames, by index. Implemented for
 /// every [`Port`] (the frames go to [`Port::send_burst`] as slices of the
-/// [`StagedCapture`]) and, with the `dpdk` feature, for [`StagedDpdkPort`] (frames
+/// [`StagedCapture`]) and, with the `dpdk` feature, for `StagedDpdkPort` (frames
 /// staged into mbufs once, sent by reference).
 pub trait FrameSender {
     /// Sends `count` (at most [`BURST`]) frames of `capture` from index `first` on,

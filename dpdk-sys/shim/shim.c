@@ -107,27 +107,44 @@ int ticklab_mbuf_rx_timestamp(const struct rte_mbuf *mbuf, int offset, uint64_t 
 	return 1;
 }
 
-int32_t ticklab_tx_copy_burst(uint16_t port, uint16_t queue, struct rte_mempool *pool,
-			      const struct ticklab_tx_frame *frames, uint16_t count,
-			      struct rte_mbuf **scratch)
+/*
+ * Takes `count` mbufs from `pool` in one bulk get and copies frame i into mbuf i,
+ * after the default headroom or, with `no_headroom`, at the start of the data room.
+ * Returns 0, or -ENOBUFS when the pool cannot supply `count` (none were taken).
+ */
+static inline int alloc_and_fill(struct rte_mempool *pool, const struct ticklab_tx_frame *frames,
+				 uint32_t count, struct rte_mbuf **mbufs, int no_headroom)
 {
-	uint16_t i, sent;
+	uint32_t i;
 
-	if (count == 0)
-		return 0;
-	if (rte_pktmbuf_alloc_bulk(pool, scratch, count) != 0)
+	if (rte_pktmbuf_alloc_bulk(pool, mbufs, count) != 0)
 		return -ENOBUFS;
 	for (i = 0; i < count; i++) {
-		struct rte_mbuf *m = scratch[i];
+		struct rte_mbuf *m = mbufs[i];
 		uint16_t len = (uint16_t)frames[i].len;
 
 		if (i + 1 < count)
 			rte_prefetch0(frames[i + 1].data);
-		/* A fresh mbuf is one empty segment with the default headroom. */
+		/* A fresh mbuf is one empty segment. */
+		if (no_headroom)
+			m->data_off = 0;
 		rte_memcpy(rte_pktmbuf_mtod(m, void *), frames[i].data, len);
 		m->data_len = len;
 		m->pkt_len = len;
 	}
+	return 0;
+}
+
+int32_t ticklab_tx_copy_burst(uint16_t port, uint16_t queue, struct rte_mempool *pool,
+			      const struct ticklab_tx_frame *frames, uint16_t count,
+			      struct rte_mbuf **scratch)
+{
+	uint16_t sent;
+
+	if (count == 0)
+		return 0;
+	if (alloc_and_fill(pool, frames, count, scratch, 0) != 0)
+		return -ENOBUFS;
 	sent = rte_eth_tx_burst(port, queue, scratch, count);
 	if (sent < count)
 		rte_pktmbuf_free_bulk(scratch + sent, count - sent);
@@ -176,22 +193,9 @@ uint16_t ticklab_rx_copy_burst(uint16_t port, uint16_t queue, struct ticklab_rx_
 int ticklab_stage_frames(struct rte_mempool *pool, const struct ticklab_tx_frame *frames,
 			 uint32_t count, struct rte_mbuf **out)
 {
-	uint32_t i;
-
 	if (count == 0)
 		return 0;
-	if (rte_pktmbuf_alloc_bulk(pool, out, count) != 0)
-		return -ENOBUFS;
-	for (i = 0; i < count; i++) {
-		struct rte_mbuf *m = out[i];
-		uint16_t len = (uint16_t)frames[i].len;
-
-		m->data_off = 0;
-		rte_memcpy(rte_pktmbuf_mtod(m, void *), frames[i].data, len);
-		m->data_len = len;
-		m->pkt_len = len;
-	}
-	return 0;
+	return alloc_and_fill(pool, frames, count, out, 1);
 }
 
 uint16_t ticklab_tx_staged_burst(uint16_t port, uint16_t queue, struct rte_mbuf **mbufs,

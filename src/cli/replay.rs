@@ -22,7 +22,9 @@ use super::UsageError;
 /// Timing: `original` (the capture's gaps), `topspeed`, `rate=PPS` (evenly spaced),
 /// `scale=X` (gaps divided by X). With `--backend dpdk`, IFACE is the DPDK port's
 /// name (`net_null0`, `net_pcap0`, a PCI address) and `--dpdk-args` the EAL
-/// arguments (default: virtual devices only, `--vdev=IFACE`).
+/// arguments (default: virtual devices only, `--vdev=IFACE`, `-m 512`); the capture
+/// is staged into mbufs before the first frame is sent (about 330 MB of EAL memory
+/// per million 120-byte frames; an error names the `-m` a larger one needs).
 ///
 /// Examples:
 ///   ticklab replay feed.pcap --iface veth0 --timing rate=100000

@@ -1792,7 +1792,7 @@ impl DpdkPort {
         })?;
         // Each TX descriptor of the port may hold a reference to a frame; a frame
         // staged once among few is held by many descriptors at once.
-        let holders = self.shared.tx_descriptors_total + 2 * self.frames.len() as u32;
+        let holders = self.shared.tx_descriptors_total + 2 * self.burst() as u32;
         if holders.div_ceil(count_u32) >= u32::from(ffi::MBUF_REFCNT_MAX) {
             return Err(refuse(format!(
                 "{count} frames could each be referenced by up to {holders} TX descriptors and bursts at once, above an mbuf's reference count of {}",
@@ -1860,11 +1860,18 @@ impl DpdkPort {
                 break;
             }
             let start = mbufs.len();
+            if start + chunk.len() > count {
+                // SAFETY: mbufs[..start] are staged mbufs of `pool` we own.
+                unsafe { ffi::ticklab_pktmbuf_free_bulk(mbufs.as_mut_ptr(), start as u32) };
+                return Err(refuse(format!(
+                    "the frames' iterator yielded more than the {count} it announced"
+                )));
+            }
             // SAFETY: `pool` is a live packet mbuf pool whose data room (`room`,
             // with no headroom once data_off is 0) holds every frame; chunk's
             // entries point at the caller's frames, borrowed for this call; `mbufs`
             // has capacity for `count` pointers and start + chunk.len() <= count
-            // (the iterator reported its exact length).
+            // (checked above).
             let ret = unsafe {
                 ffi::ticklab_stage_frames(
                     pool.as_ptr(),
@@ -1874,13 +1881,17 @@ impl DpdkPort {
                 )
             };
             if ret != 0 {
-                // The pool was made for `count` mbufs: an iterator that yields more
-                // than it said. Give back what was taken.
+                // The pool holds `count` mbufs and fewer than `count` are taken:
+                // DPDK's bulk get gives all or none, so this cannot happen.
                 // SAFETY: mbufs[..start] are staged mbufs of `pool` we own.
                 unsafe { ffi::ticklab_pktmbuf_free_bulk(mbufs.as_mut_ptr(), start as u32) };
-                return Err(refuse(format!(
-                    "the frames' iterator yielded more than the {count} it announced"
-                )));
+                return Err(DpdkError::Call {
+                    call: "rte_pktmbuf_alloc_bulk",
+                    object: object(),
+                    errno: libc::ENOBUFS,
+                    text: errno_text(libc::ENOBUFS),
+                    hint: "the staging pool had fewer free mbufs than frames",
+                });
             }
             // SAFETY: ticklab_stage_frames wrote chunk.len() pointers after `start`.
             unsafe { mbufs.set_len(start + chunk.len()) };
@@ -1994,7 +2005,6 @@ impl DpdkPort {
 /// their own, each holding one reference of ours until they are dropped (or
 /// [`released`](Self::release)). Not `Sync`: a thread that sends them updates their
 /// reference counts without atomics while it is their only holder.
-#[derive(Debug)]
 pub struct StagedFrames {
     mbufs: Box<[*mut ffi::rte_mbuf]>,
     /// Bytes of the frames before frame `i`; one more entry than frames.
@@ -2003,6 +2013,17 @@ pub struct StagedFrames {
     pool: Option<Mempool>,
     shared: Arc<PortShared>,
     _one_thread: PhantomData<std::cell::Cell<()>>,
+}
+
+impl std::fmt::Debug for StagedFrames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StagedFrames")
+            .field("frames", &self.mbufs.len())
+            .field("bytes", &self.byte_offsets.last())
+            .field("pool", &self.pool.as_ref().map(Mempool::name))
+            .field("port", &self.shared.name)
+            .finish()
+    }
 }
 
 // SAFETY: the mbufs are ours (one reference each) and their pool is MP/MC; moving

@@ -552,6 +552,15 @@ impl Drop for LcoreRegistration {
     }
 }
 
+/// The NUMA node of a port's device, [`ffi::SOCKET_ID_ANY`] when it has none.
+fn port_socket(id: u16) -> i32 {
+    // SAFETY: any port id may be asked.
+    match unsafe { ffi::rte_eth_dev_socket_id(id) } {
+        socket if socket < 0 => ffi::SOCKET_ID_ANY,
+        socket => socket,
+    }
+}
+
 fn port_name(id: u16) -> Option<String> {
     let mut name = [0 as c_char; ffi::RTE_ETH_NAME_MAX_LEN];
     // SAFETY: name has the RTE_ETH_NAME_MAX_LEN bytes the call may write, which
@@ -1626,13 +1635,7 @@ impl DpdkPort {
             "the device reports no descriptor limits",
         )?;
         shared.tx_descriptors_total = u32::from(tx_descriptors) * u32::from(config.queues);
-        // SAFETY: any port id may be asked.
-        let socket = unsafe { ffi::rte_eth_dev_socket_id(port_id) };
-        let socket = if socket < 0 {
-            ffi::SOCKET_ID_ANY
-        } else {
-            socket
-        };
+        let socket = port_socket(port_id);
         for queue in 0..config.queues {
             let pool_name = format!(
                 "tl{}p{port_id}q{queue}",
@@ -1792,7 +1795,10 @@ impl DpdkPort {
         })?;
         // Each TX descriptor of the port may hold a reference to a frame; a frame
         // staged once among few is held by many descriptors at once.
-        let holders = self.shared.tx_descriptors_total + 2 * self.burst() as u32;
+        let holders = self
+            .shared
+            .tx_descriptors_total
+            .saturating_add(2 * self.burst() as u32);
         if holders.div_ceil(count_u32) >= u32::from(ffi::MBUF_REFCNT_MAX) {
             return Err(refuse(format!(
                 "{count} frames could each be referenced by up to {holders} TX descriptors and bursts at once, above an mbuf's reference count of {}",
@@ -1818,11 +1824,7 @@ impl DpdkPort {
             POOL_SERIAL.fetch_add(1, Ordering::Relaxed),
             self.port_id
         );
-        // SAFETY: any port id may be asked.
-        let socket = match unsafe { ffi::rte_eth_dev_socket_id(self.port_id) } {
-            socket if socket < 0 => ffi::SOCKET_ID_ANY,
-            socket => socket,
-        };
+        let socket = port_socket(self.port_id);
         // No cache: the mbufs are taken once, here, and come back only when the
         // frames are dropped.
         let pool = Mempool::create_raw(&self.shared._eal, &name, count_u32, 0, room, socket)
@@ -1849,6 +1851,18 @@ impl DpdkPort {
         loop {
             chunk.clear();
             for frame in frames.by_ref().take(STAGE_CHUNK) {
+                if frame.len() > usize::from(room) {
+                    // A clone of the iterator yielded other frames than it did.
+                    // SAFETY: every pointer in mbufs is a staged mbuf of `pool`.
+                    unsafe {
+                        ffi::ticklab_pktmbuf_free_bulk(mbufs.as_mut_ptr(), mbufs.len() as u32)
+                    };
+                    return Err(refuse(format!(
+                        "frame {} is {} bytes, longer than the {room} the frames' first pass found",
+                        byte_offsets.len() - 1,
+                        frame.len()
+                    )));
+                }
                 chunk.push(ffi::ticklab_tx_frame {
                     data: frame.as_ptr(),
                     len: frame.len() as u32,

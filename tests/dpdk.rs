@@ -1,6 +1,7 @@
 //! `nic::dpdk` on DPDK's virtual devices, without hugepages or a NIC: `net_null`
 //! (a sink and an endless source), `net_ring` (TX loops back to RX) and `net_pcap`
-//! (a capture in, a capture out).
+//! (a capture in, a capture out), with frames copied per burst and with frames
+//! staged into mbufs once and sent by reference count.
 //!
 //! DPDK initialises its EAL once per process, so every scenario runs inside the one
 //! test function, each on its own vdev of the one EAL. Nothing is skipped: without
@@ -16,9 +17,12 @@ use ticklab::capture::{CaptureReader, CaptureWriter, LinkType};
 use ticklab::feed::frames::{default_endpoints, FrameSource};
 use ticklab::feed::synthetic::{SyntheticConfig, SyntheticFeed};
 use ticklab::nic::dpdk::{
-    current_lcore, DpdkError, DpdkPort, DpdkPortConfig, Eal, EalConfig, Mempool,
+    current_lcore, DpdkError, DpdkPort, DpdkPortConfig, Eal, EalConfig, Mempool, StagedRelease,
 };
 use ticklab::nic::{ClockDomain, Error, Port, PortControl, RxMeta, TxTimestamp};
+use ticklab::replay::{
+    self, DepartureSource, ReplayOptions, StagedCapture, StagedDpdkPort, Timing,
+};
 
 const NULL_FRAMES: usize = 100_000;
 const RING_FRAMES: usize = 5_000;
@@ -39,6 +43,8 @@ fn dpdk_on_virtual_devices() {
             input.display(),
             output.display()
         ),
+        "net_null1".to_owned(),
+        "net_ring1".to_owned(),
     ]);
     let eal = Eal::init(&config).unwrap_or_else(|error| panic!("{error}"));
 
@@ -56,7 +62,9 @@ fn dpdk_on_virtual_devices() {
         [
             (0, "net_null0".to_owned()),
             (1, "net_ring0".to_owned()),
-            (2, "net_pcap0".to_owned())
+            (2, "net_pcap0".to_owned()),
+            (3, "net_null1".to_owned()),
+            (4, "net_ring1".to_owned()),
         ]
     );
 
@@ -68,6 +76,8 @@ fn dpdk_on_virtual_devices() {
     a_closed_port_is_released(&eal);
     net_ring_returns_what_was_sent_in_order(&eal);
     net_pcap_replays_a_capture_byte_for_byte(&eal, &captured, &output);
+    staged_frames_go_out_again_and_again_and_all_come_back(&eal);
+    staged_frames_held_by_the_device_outlive_their_release(&eal);
 }
 
 fn a_second_eal_is_refused() {
@@ -83,7 +93,7 @@ fn unknown_ports_are_named_with_the_known_ones(eal: &Eal) {
     let error = DpdkPort::open(eal, &DpdkPortConfig::new("net_null7")).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "no DPDK port named \"net_null7\" (EAL probed: 0: net_null0, 1: net_ring0, 2: net_pcap0); check the --vdev and -a (PCI allow-list) EAL arguments, and that the NIC is bound to a DPDK-capable driver (dpdk-devbind.py --status)"
+        "no DPDK port named \"net_null7\" (EAL probed: 0: net_null0, 1: net_ring0, 2: net_pcap0, 3: net_null1, 4: net_ring1); check the --vdev and -a (PCI allow-list) EAL arguments, and that the NIC is bound to a DPDK-capable driver (dpdk-devbind.py --status)"
     );
 }
 
@@ -244,7 +254,7 @@ fn a_closed_port_is_released(eal: &Eal) {
     // net_null0 closed when its last handle dropped; DPDK releases a closed vdev.
     let error = DpdkPort::open(eal, &DpdkPortConfig::new("net_null0")).unwrap_err();
     assert!(matches!(error, DpdkError::NoSuchPort { .. }), "{error}");
-    assert_eq!(eal.ports().len(), 2);
+    assert_eq!(eal.ports().len(), 4);
 }
 
 fn net_ring_returns_what_was_sent_in_order(eal: &Eal) {
@@ -375,6 +385,195 @@ fn net_pcap_replays_a_capture_byte_for_byte(eal: &Eal, captured: &[Vec<u8>], out
     for (i, (out, input)) in written.iter().zip(captured).enumerate() {
         assert_eq!(out, input, "packet {i} of out.pcap differs from the input");
     }
+}
+
+fn staged_frames_go_out_again_and_again_and_all_come_back(eal: &Eal) {
+    let config = DpdkPortConfig {
+        tx_fast_free: false,
+        ..DpdkPortConfig::new("net_null1")
+    };
+    let (mut queues, control) = DpdkPort::open(eal, &config).unwrap();
+    let port = &mut queues[0];
+    let burst = port.burst();
+
+    // 60- to 120-byte frames, as the benchmark sends.
+    let frames: Vec<Vec<u8>> = (0..1000).map(|i| numbered_frame(i, 60 + i % 61)).collect();
+    let pass_bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
+    let staged = port.stage(frames.iter().map(Vec::as_slice)).unwrap();
+    assert_eq!(staged.len(), 1000);
+    for (i, frame) in frames.iter().enumerate() {
+        assert_eq!(staged.frame(i), frame.as_slice(), "staged frame {i}");
+    }
+    assert_eq!(staged.bytes(0..1000), pass_bytes);
+    assert_eq!(
+        staged.bytes(10..12),
+        (frames[10].len() + frames[11].len()) as u64
+    );
+    assert_eq!((staged.pool_in_use(), staged.held_by_device()), (1000, 0));
+
+    // Three passes in bursts: every frame taken, ids and stamps as send_burst's.
+    let mut sent = 0usize;
+    for _pass in 0..3 {
+        let mut next = 0;
+        while next < frames.len() {
+            let taken = port.send_staged(&staged, next..frames.len()).unwrap();
+            assert_eq!(taken.first_id, sent as u32);
+            assert_eq!(
+                taken.count,
+                burst.min(frames.len() - next),
+                "net_null takes every frame"
+            );
+            next += taken.count;
+            sent += taken.count;
+        }
+    }
+    assert_eq!(sent, 3000);
+    let mut stamps = vec![TxTimestamp::EMPTY; 4000];
+    assert_eq!(port.poll_tx_timestamps(&mut stamps).unwrap(), 3000);
+    for (i, stamp) in stamps[..3000].iter().enumerate() {
+        assert_eq!(stamp.id, i as u32);
+        assert_eq!(stamp.stamp.clock, ClockDomain::UserMonotonic);
+    }
+    let stats = control.stats();
+    assert_eq!(stats.tx_packets, 3000);
+    assert_eq!(stats.tx_bytes, 3 * pass_bytes);
+    assert_eq!(stats.tx_timestamps, 3000);
+    // net_null dropped the reference each send added; ours is still there.
+    assert_eq!((staged.pool_in_use(), staged.held_by_device()), (1000, 0));
+    // The copy path goes on beside it, with the next ids, from the queue's pool.
+    let copied = port.send_burst(&[frames[0].as_slice()]).unwrap();
+    assert_eq!((copied.first_id, copied.count), (3000, 1));
+    assert_eq!(control.pool_usage(), [(8191, 0)]);
+
+    // The replay loop through a staged queue: five frames, seven passes, so bursts
+    // span passes and wrap.
+    let five = StagedCapture::from_frames(
+        "five",
+        frames[..5]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (i as i64, f.as_slice())),
+    );
+    let mut five_staged = StagedDpdkPort::stage(port, &five).unwrap();
+    let options = ReplayOptions {
+        timing: Timing::TopSpeed,
+        loops: 7,
+        spin: false,
+        stamp_clock: ClockDomain::UserMonotonic,
+        interface: "net_null1".to_owned(),
+    };
+    let summary = replay::replay(&mut five_staged, &five, &options, |_| {}).unwrap();
+    assert_eq!(summary.packets, 35);
+    assert_eq!(summary.bytes, 7 * five.bytes());
+    assert_eq!(summary.departure_source, DepartureSource::NotRecorded);
+    assert_eq!(five_staged.frames().held_by_device(), 0);
+    assert_eq!(
+        five_staged.release(),
+        StagedRelease {
+            returned: 5,
+            held_by_device: 0
+        }
+    );
+    assert_eq!(control.stats().tx_packets, 3000 + 1 + 35);
+
+    // Every mbuf comes back: the references balance.
+    assert_eq!(
+        staged.release(),
+        StagedRelease {
+            returned: 1000,
+            held_by_device: 0
+        }
+    );
+
+    // A capture that EAL's memory (-m 512) cannot hold is refused before anything
+    // is sent, naming what it needs and the -m that would hold it.
+    let large = vec![0u8; 2000];
+    let error = port
+        .stage(std::iter::repeat_n(large.as_slice(), 1_000_000))
+        .unwrap_err();
+    let text = error.to_string();
+    match error {
+        DpdkError::StagingMemory {
+            frames: 1_000_000,
+            frame_room: 2000,
+            needed,
+            heap_total,
+            heap_free,
+            suggested_mib,
+        } => {
+            // Each mbuf is 128 bytes of header and 2000 of data room, at least.
+            assert!(needed >= 1_000_000 * 2128, "{text}");
+            assert!(heap_free <= heap_total && heap_total <= 512 << 20, "{text}");
+            assert!(
+                suggested_mib << 20 >= needed + heap_total - heap_free,
+                "{text}"
+            );
+            assert_eq!(suggested_mib % 64, 0, "{text}");
+            assert!(
+                text.starts_with(&format!(
+                    "staging 1000000 frames of up to 2000 bytes needs about {needed} bytes of DPDK memory, and EAL's heaps have {heap_free} of {heap_total} bytes free; give EAL more memory: `-m {suggested_mib}` (MiB) with --no-huge"
+                )),
+                "{text}"
+            );
+        }
+        other => panic!("expected StagingMemory, got {other}"),
+    }
+    assert_eq!(control.stats().tx_packets, 3036, "nothing was sent");
+}
+
+fn staged_frames_held_by_the_device_outlive_their_release(eal: &Eal) {
+    let config = DpdkPortConfig {
+        tx_fast_free: false,
+        burst: 32,
+        ..DpdkPortConfig::new("net_ring1")
+    };
+    let (mut queues, control) = DpdkPort::open(eal, &config).unwrap();
+    let port = &mut queues[0];
+    let frames: Vec<Vec<u8>> = (0..100)
+        .map(|i| numbered_frame(i, 60 + (i * 13) % 1455))
+        .collect();
+    let staged = port.stage(frames.iter().map(Vec::as_slice)).unwrap();
+
+    // net_ring hands the very mbufs sent to its RX side: until they are received,
+    // the device holds a reference to each.
+    let mut storage = vec![[0u8; 2048]; 32];
+    let mut meta = [RxMeta::default(); 32];
+    for pass in 0..2 {
+        assert_eq!(port.send_staged(&staged, 0..32).unwrap().count, 32);
+        assert_eq!(staged.held_by_device(), 32, "pass {pass}");
+        let mut buffers: Vec<&mut [u8]> = storage.iter_mut().map(|b| b.as_mut_slice()).collect();
+        assert_eq!(port.recv_burst(&mut buffers, &mut meta).unwrap(), 32);
+        for (i, (buffer, meta)) in buffers.iter().zip(&meta).enumerate() {
+            assert_eq!(
+                &buffer[..meta.len],
+                frames[i].as_slice(),
+                "pass {pass} frame {i}"
+            );
+        }
+        assert_eq!(staged.held_by_device(), 0, "pass {pass}");
+    }
+
+    // Released while the ring still holds ten: those keep their pool alive.
+    assert_eq!(port.send_staged(&staged, 90..100).unwrap().count, 10);
+    assert_eq!(
+        staged.release(),
+        StagedRelease {
+            returned: 90,
+            held_by_device: 10
+        }
+    );
+    let mut buffers: Vec<&mut [u8]> = storage.iter_mut().map(|b| b.as_mut_slice()).collect();
+    assert_eq!(port.recv_burst(&mut buffers, &mut meta).unwrap(), 10);
+    for (i, (buffer, meta)) in buffers.iter().zip(&meta).take(10).enumerate() {
+        assert_eq!(
+            &buffer[..meta.len],
+            frames[90 + i].as_slice(),
+            "released frame {}",
+            90 + i
+        );
+    }
+    assert_eq!(control.stats().rx_packets, 74);
+    assert_eq!(control.pool_usage(), [(8191, 0)]);
 }
 
 /// A frame of `len` bytes whose first 8 bytes are `number` and the rest a pattern

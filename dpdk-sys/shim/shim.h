@@ -4,7 +4,7 @@
  * DPDK defines rte_eth_rx_burst, rte_eth_tx_burst, the mbuf allocators and
  * rte_errno in its headers as static inline functions and macros, so there is no
  * symbol for Rust to call. This shim compiles them (with DPDK's own cflags) into
- * real functions. The two burst copies do a whole burst per call so the Rust side
+ * real functions. The burst calls do a whole burst per call so the Rust side
  * crosses the FFI boundary once per burst, not once per packet.
  *
  * Nothing here allocates memory of its own or keeps state between calls.
@@ -50,6 +50,7 @@ struct ticklab_constants {
 	uint64_t lcore_id_any;
 	int64_t socket_id_any;
 	uint64_t version;
+	uint64_t mbuf_refcnt_max;
 };
 
 void ticklab_constants(struct ticklab_constants *out);
@@ -99,5 +100,54 @@ int32_t ticklab_tx_copy_burst(uint16_t port, uint16_t queue, struct rte_mempool 
 uint16_t ticklab_rx_copy_burst(uint16_t port, uint16_t queue, struct ticklab_rx_slot *slots,
 			       uint16_t count, struct rte_mbuf **scratch, int timestamp_offset,
 			       uint64_t timestamp_flag);
+
+/*
+ * Staging: frames copied once into mbufs of their own pool, then sent again and
+ * again by reference count.
+ */
+
+/*
+ * Takes `count` mbufs from `pool` in one bulk get and copies frame i into mbuf i
+ * with no headroom (data_off 0, so the pool's data room need only be the longest
+ * frame). Returns 0, or -ENOBUFS when the pool cannot supply `count` mbufs (then
+ * none were taken). Every frame must fit the pool's data room (the caller checks).
+ */
+int ticklab_stage_frames(struct rte_mempool *pool, const struct ticklab_tx_frame *frames,
+			 uint32_t count, struct rte_mbuf **out);
+
+/*
+ * Transmits `count` staged mbufs on (port, queue) without giving them away: adds a
+ * reference to each (rte_mbuf_refcnt_update), calls rte_eth_tx_burst once, and takes
+ * the reference back from those the device did not take. The device's free of a
+ * sent mbuf then drops only the added reference. `mbufs` is the caller's scratch
+ * copy of the staged pointers: rte_eth_tx_burst's array is not const, so the staged
+ * array itself is never handed to a PMD. The `next_count` mbufs at `next` (the
+ * staged frames after these) are prefetched, both cache lines of their headers
+ * that the send and the PMD's free read, so the next burst finds them in cache: a
+ * large capture's mbufs are far beyond the CPU's caches. Returns how many the
+ * device took (a prefix).
+ */
+uint16_t ticklab_tx_staged_burst(uint16_t port, uint16_t queue, struct rte_mbuf **mbufs,
+				 uint16_t count, struct rte_mbuf *const *next, uint16_t next_count);
+
+/* Drops one reference from each of `count` mbufs (rte_pktmbuf_free_bulk). */
+void ticklab_pktmbuf_free_bulk(struct rte_mbuf **mbufs, uint32_t count);
+
+/* How many of the `count` mbufs someone else (a device's TX ring) also references:
+ * the number with a reference count above 1. */
+uint32_t ticklab_mbufs_shared(struct rte_mbuf *const *mbufs, uint32_t count);
+
+/*
+ * About how many bytes of EAL memory a packet mbuf pool of `count` mbufs with
+ * `data_room` bytes of data room takes (objects with their headers, the ring of
+ * free objects, the pool header), and the memory EAL's heaps have now, in all and
+ * free, summed over the NUMA sockets.
+ */
+struct ticklab_pool_memory {
+	uint64_t needed;
+	uint64_t heap_total;
+	uint64_t heap_free;
+};
+void ticklab_pool_memory(uint32_t count, uint16_t data_room, struct ticklab_pool_memory *out);
 
 #endif

@@ -6,7 +6,8 @@
 //! calls, `rte_strerror`. DPDK's fast path (`rte_eth_rx_burst`, `rte_eth_tx_burst`,
 //! mbuf alloc and free, `rte_errno`, `rte_lcore_id`) is static inline in its
 //! headers, so a small C shim compiled with DPDK's own cflags turns it into the
-//! `ticklab_*` functions; its two burst copies move a whole burst per call.
+//! `ticklab_*` functions; its burst calls move a whole burst per call, and its
+//! staging calls copy frames into mbufs once and send them again by reference count.
 //! Constants whose C definitions bindgen cannot evaluate (`RTE_BIT64(14)`) are
 //! written out here; `ticklab::nic::dpdk`'s tests (which the suite runs) check each
 //! against the C compiler's value through [`c_constants`].
@@ -54,6 +55,11 @@ pub const RTE_MEMPOOL_NAMESIZE: usize = 26;
 pub const LCORE_ID_ANY: u32 = u32::MAX;
 /// `SOCKET_ID_ANY`: no NUMA preference.
 pub const SOCKET_ID_ANY: i32 = -1;
+
+/// The largest reference count an mbuf holds: `rte_mbuf::refcnt` is a `uint16_t`.
+/// A staged frame is referenced once by its owner and once per TX descriptor it
+/// sits in, so no more than this minus one descriptors may hold it at once.
+pub const MBUF_REFCNT_MAX: u16 = u16::MAX;
 
 /// `RTE_VERSION_NUM(year, month, minor, release)`.
 pub const fn rte_version_num(year: u32, month: u32, minor: u32, release: u32) -> u64 {

@@ -9,8 +9,10 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use ticklab::lab::os::{pin_current_thread, set_timer_slack_ns};
 use ticklab::nic::af_packet::{AfPacketConfig, AfPacketPort};
-use ticklab::nic::{Port, PortControl};
-use ticklab::replay::{self, ReplayOptions, ReplayProgress, ReplaySummary, StagedCapture, Timing};
+use ticklab::nic::PortControl;
+use ticklab::replay::{
+    self, FrameSender, ReplayOptions, ReplayProgress, ReplaySummary, StagedCapture, Timing,
+};
 
 use super::UsageError;
 
@@ -20,7 +22,9 @@ use super::UsageError;
 /// Timing: `original` (the capture's gaps), `topspeed`, `rate=PPS` (evenly spaced),
 /// `scale=X` (gaps divided by X). With `--backend dpdk`, IFACE is the DPDK port's
 /// name (`net_null0`, `net_pcap0`, a PCI address) and `--dpdk-args` the EAL
-/// arguments (default: virtual devices only, `--vdev=IFACE`).
+/// arguments (default: virtual devices only, `--vdev=IFACE`, `-m 512`); the capture
+/// is staged into mbufs before the first frame is sent (about 330 MB of EAL memory
+/// per million 120-byte frames; an error names the `-m` a larger one needs).
 ///
 /// Examples:
 ///   ticklab replay feed.pcap --iface veth0 --timing rate=100000
@@ -115,8 +119,8 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn send<P: Port>(
-    port: &mut P,
+fn send<S: FrameSender>(
+    port: &mut S,
     control: &impl PortControl,
     capture: &StagedCapture,
     args: &ReplayArgs,
@@ -148,6 +152,7 @@ fn run_dpdk(
     timing: Timing,
 ) -> anyhow::Result<ReplaySummary> {
     use ticklab::nic::dpdk::{DpdkPort, DpdkPortConfig, Eal, EalConfig};
+    use ticklab::replay::StagedDpdkPort;
     let eal_config = match &args.dpdk_args {
         Some(a) => EalConfig::parse(a),
         None => EalConfig::virtual_devices([args.iface.as_str()]),
@@ -159,7 +164,14 @@ fn run_dpdk(
         )
     })?;
     let _lcore = eal.register_thread()?;
-    let (mut queues, control) = DpdkPort::open(&eal, &DpdkPortConfig::new(args.iface.clone()))
+    let config = DpdkPortConfig {
+        // Staged frames are shared with the device by reference count.
+        tx_fast_free: false,
+        // A top-speed replay reads no TX stamps (nothing is due later than anything).
+        tx_timestamps: timing != Timing::TopSpeed,
+        ..DpdkPortConfig::new(args.iface.clone())
+    };
+    let (mut queues, control) = DpdkPort::open(&eal, &config)
         .with_context(|| format!("cannot open DPDK port {}", args.iface))?;
     let port = &mut queues[0];
     if capture.max_frame_len() > port.max_frame() {
@@ -171,7 +183,14 @@ fn run_dpdk(
             args.iface
         );
     }
-    let summary = send(port, &control, capture, args, timing)?;
+    let mut staged = StagedDpdkPort::stage(port, capture).with_context(|| {
+        format!(
+            "cannot stage {} on DPDK port {}",
+            capture.name(),
+            args.iface
+        )
+    })?;
+    let summary = send(&mut staged, &control, capture, args, timing)?;
     Ok(summary)
 }
 

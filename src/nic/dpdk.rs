@@ -10,9 +10,20 @@
 //! thread, plus a [`DpdkPortControl`] for statistics from any thread. Each queue has
 //! its own [`Mempool`] of mbufs.
 //!
-//! - **TX** copies each frame of a burst into an mbuf (one bulk allocation per burst
-//!   from the queue's pool; nothing of ours is allocated) and calls
-//!   `rte_eth_tx_burst` once: one FFI call per burst, through the `dpdk-sys` shim.
+//! - **TX** ([`Port::send_burst`]) copies each frame of a burst into an mbuf (one
+//!   bulk allocation per burst from the queue's pool; nothing of ours is allocated)
+//!   and calls `rte_eth_tx_burst` once: one FFI call per burst, through the
+//!   `dpdk-sys` shim. That suits frames built as they go (the lab's datagrams).
+//! - **Staged TX** is for frames known before the run (a capture to replay):
+//!   [`DpdkPort::stage`] copies them once into mbufs of a pool of their own, sized
+//!   to them (data room = the longest frame, no headroom), and
+//!   [`DpdkPort::send_staged`] hands those same mbufs to `rte_eth_tx_burst` again
+//!   and again, each with one more reference (`rte_mbuf_refcnt_update`), so the
+//!   PMD's free drops only that reference: no copy, no allocation per packet, and
+//!   the next burst's mbuf headers are prefetched, since a large capture's mbufs
+//!   are far beyond the CPU's caches. [`StagedFrames`] gives the mbufs back on
+//!   drop; a pool the device still holds mbufs of is kept until the port closes.
+//!   Ids and TX stamps are the same for both paths.
 //! - **RX** calls `rte_eth_rx_burst` once and copies each packet (all its segments)
 //!   into the caller's buffer, then frees the mbufs.
 //! - **Timestamps** come from one clock per port, chosen at open and named by
@@ -31,9 +42,10 @@
 //! one DPDK was built with (`RTE_EAL_PMD_PATH`), and checks that the PMD of every
 //! `--vdev` it knows is there, so a missing package is named before EAL starts.
 //!
-//! This module must never allocate, lock or log in [`Port`] calls, never let an
-//! mbuf outlive its pool or a pool outlive its port, and never mix clock domains on
-//! one port. Every `unsafe` block says why it is sound.
+//! This module must never allocate, lock or log in [`Port`] calls or
+//! [`DpdkPort::send_staged`], never let an mbuf outlive its pool or a pool outlive
+//! its port, never write to a staged frame after staging, and never mix clock
+//! domains on one port. Every `unsafe` block says why it is sound.
 //!
 //! A thread that sends or receives should call [`Eal::register_thread`] first: DPDK
 //! gives each lcore a mempool cache, and a thread EAL does not know goes to the
@@ -49,6 +61,15 @@
 //! let sent = port.send_burst(&[frame.as_slice(); 8])?;
 //! assert_eq!(sent.count, 8);
 //! assert_eq!(control.stats().tx_packets, 8);
+//!
+//! // Frames known in advance: staged once, sent by reference as often as wanted.
+//! let frames = [[1u8; 60], [2u8; 60], [3u8; 60]];
+//! let staged = port.stage(frames.iter().map(|f| f.as_slice()))?;
+//! for _pass in 0..2 {
+//!     assert_eq!(port.send_staged(&staged, 0..staged.len())?.count, 3);
+//! }
+//! assert_eq!(control.stats().tx_packets, 14);
+//! assert_eq!(staged.release().returned, 3);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -56,10 +77,11 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::fmt::Write as _;
 use std::io;
 use std::marker::PhantomData;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dpdk_sys as ffi;
@@ -102,6 +124,15 @@ pub enum DpdkError {
     NoSuchPort { name: String, known: String },
     #[error("invalid DPDK configuration of {object}: {reason}")]
     Config { object: String, reason: String },
+    #[error("staging {frames} frames of up to {frame_room} bytes needs about {needed} bytes of DPDK memory, and EAL's heaps have {heap_free} of {heap_total} bytes free; give EAL more memory: `-m {suggested_mib}` (MiB) with --no-huge, or that much in hugepages (--socket-mem, or more pages in /proc/sys/vm/nr_hugepages)")]
+    StagingMemory {
+        frames: usize,
+        frame_room: u16,
+        needed: u64,
+        heap_total: u64,
+        heap_free: u64,
+        suggested_mib: u64,
+    },
     #[error("appending {len} bytes to an mbuf holding {held}: its data room is {room} bytes")]
     MbufFull {
         len: usize,
@@ -521,6 +552,15 @@ impl Drop for LcoreRegistration {
     }
 }
 
+/// The NUMA node of a port's device, [`ffi::SOCKET_ID_ANY`] when it has none.
+fn port_socket(id: u16) -> i32 {
+    // SAFETY: any port id may be asked.
+    match unsafe { ffi::rte_eth_dev_socket_id(id) } {
+        socket if socket < 0 => ffi::SOCKET_ID_ANY,
+        socket => socket,
+    }
+}
+
 fn port_name(id: u16) -> Option<String> {
     let mut name = [0 as c_char; ffi::RTE_ETH_NAME_MAX_LEN];
     // SAFETY: name has the RTE_ETH_NAME_MAX_LEN bytes the call may write, which
@@ -764,27 +804,40 @@ impl Mempool {
                 ),
             });
         }
-        let c_name = CString::new(name).expect("checked for NUL above");
+        Self::create_raw(
+            eal,
+            name,
+            mbufs,
+            cache,
+            ffi::RTE_MBUF_DEFAULT_BUF_SIZE,
+            socket,
+        )
+        .map_err(|errno| DpdkError::Call {
+            call: "rte_pktmbuf_pool_create",
+            object: format!("pool {name} of {mbufs} mbufs, cache {cache}"),
+            errno,
+            text: errno_text(errno),
+            hint: "the pool needs about 2.4 KiB of EAL memory per mbuf (raise -m or the hugepages, or lower the mbuf count); the cache must be at most 512 and under mbufs / 1.5; the name must be unique",
+        })
+    }
+
+    /// `rte_pktmbuf_pool_create` with `data_room` bytes per mbuf (headroom
+    /// included); the `rte_errno` of a failure.
+    fn create_raw(
+        eal: &Eal,
+        name: &str,
+        mbufs: u32,
+        cache: u32,
+        data_room: u16,
+        socket: i32,
+    ) -> Result<Mempool, i32> {
+        let c_name = CString::new(name).map_err(|_| libc::EINVAL)?;
         // SAFETY: EAL is initialised (eal exists); c_name is NUL-terminated.
         let raw = unsafe {
-            ffi::rte_pktmbuf_pool_create(
-                c_name.as_ptr(),
-                mbufs,
-                cache,
-                0,
-                ffi::RTE_MBUF_DEFAULT_BUF_SIZE,
-                socket,
-            )
+            ffi::rte_pktmbuf_pool_create(c_name.as_ptr(), mbufs, cache, 0, data_room, socket)
         };
         let Some(raw) = NonNull::new(raw) else {
-            let errno = rte_errno();
-            return Err(DpdkError::Call {
-                call: "rte_pktmbuf_pool_create",
-                object: format!("pool {name} of {mbufs} mbufs, cache {cache}"),
-                errno,
-                text: errno_text(errno),
-                hint: "the pool needs about 2.4 KiB of EAL memory per mbuf (raise -m or the hugepages, or lower the mbuf count); the cache must be at most 512 and under mbufs / 1.5; the name must be unique",
-            });
+            return Err(rte_errno());
         };
         // SAFETY: raw is a live packet mbuf pool.
         let data_room = unsafe { ffi::ticklab_pktmbuf_data_room_size(raw.as_ptr()) };
@@ -1233,6 +1286,14 @@ pub struct DpdkPortConfig {
     /// TX bursts whose stamps are kept until polled; older ones are dropped
     /// (counted in [`DpdkPortControl::tx_timestamps_dropped`]).
     pub tx_stamp_bursts: usize,
+    /// Stamp TX bursts at all. A sender that never polls its stamps (a top-speed
+    /// replay) turns this off and saves a clock read per burst.
+    pub tx_timestamps: bool,
+    /// Let the PMD free sent mbufs in bulk (`RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE`,
+    /// where the device has it), which assumes every mbuf has one reference. Staged
+    /// frames ([`DpdkPort::stage`]) are shared with the device by reference count,
+    /// so a port that sends them must be opened with this off.
+    pub tx_fast_free: bool,
 }
 
 impl DpdkPortConfig {
@@ -1247,6 +1308,8 @@ impl DpdkPortConfig {
             burst: 64,
             clock: ClockPreference::Auto,
             tx_stamp_bursts: 4096,
+            tx_timestamps: true,
+            tx_fast_free: true,
         }
     }
 
@@ -1301,10 +1364,18 @@ struct PortShared {
     mac: [u8; 6],
     started: bool,
     clock: ClockChoice,
+    /// `RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE` is on.
+    fast_free: bool,
+    /// TX descriptors per queue, as the device adjusted them, times the queues:
+    /// how many mbuf references the device may hold at once.
+    tx_descriptors_total: u32,
     counters: Box<[QueueCounters]>,
     // Dropped after the port is closed (Drop::drop runs before the fields drop):
     // the PMD holds mbufs of these pools until then.
     pools: Vec<Mempool>,
+    /// Staging pools whose mbufs the device still held when their
+    /// [`StagedFrames`] were dropped.
+    retired_pools: Mutex<Vec<Mempool>>,
     _eal: Eal,
 }
 
@@ -1463,6 +1534,7 @@ pub struct DpdkPort {
     slots: Box<[ffi::ticklab_rx_slot]>,
     scratch: Box<[*mut ffi::rte_mbuf]>,
     stamps: TxStampRing,
+    stamping: bool,
     next_id: u32,
     shared: Arc<PortShared>,
 }
@@ -1517,9 +1589,14 @@ impl DpdkPort {
         if rx_timestamps {
             conf.rxmode.offloads |= ffi::RTE_ETH_RX_OFFLOAD_TIMESTAMP;
         }
-        // Every mbuf we send comes from the queue's one pool with a reference
-        // count of 1: the PMD may free them in bulk.
-        conf.txmode.offloads |= info.tx_offload_capa & ffi::RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+        // Every mbuf send_burst sends comes from the queue's one pool with a
+        // reference count of 1: the PMD may free them in bulk, unless staged frames
+        // (shared by reference count) are to be sent.
+        let fast_free = config.tx_fast_free
+            && info.tx_offload_capa & ffi::RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE != 0;
+        if fast_free {
+            conf.txmode.offloads |= ffi::RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+        }
         // SAFETY: port_id is a probed, stopped port; conf is a valid configuration.
         let ret =
             unsafe { ffi::rte_eth_dev_configure(port_id, config.queues, config.queues, &conf) };
@@ -1536,10 +1613,13 @@ impl DpdkPort {
                 clock: PortClock::Monotonic,
                 reason: String::new(),
             },
+            fast_free,
+            tx_descriptors_total: 0,
             counters: (0..config.queues)
                 .map(|_| QueueCounters::default())
                 .collect(),
             pools: Vec::with_capacity(usize::from(config.queues)),
+            retired_pools: Mutex::new(Vec::new()),
             _eal: eal.clone(),
         };
         let (mut rx_descriptors, mut tx_descriptors) =
@@ -1554,13 +1634,8 @@ impl DpdkPort {
             name,
             "the device reports no descriptor limits",
         )?;
-        // SAFETY: any port id may be asked.
-        let socket = unsafe { ffi::rte_eth_dev_socket_id(port_id) };
-        let socket = if socket < 0 {
-            ffi::SOCKET_ID_ANY
-        } else {
-            socket
-        };
+        shared.tx_descriptors_total = u32::from(tx_descriptors) * u32::from(config.queues);
+        let socket = port_socket(port_id);
         for queue in 0..config.queues {
             let pool_name = format!(
                 "tl{}p{port_id}q{queue}",
@@ -1657,6 +1732,7 @@ impl DpdkPort {
                 .into_boxed_slice(),
                 scratch: vec![ptr::null_mut(); burst].into_boxed_slice(),
                 stamps: TxStampRing::new(config.tx_stamp_bursts),
+                stamping: config.tx_timestamps,
                 next_id: 0,
                 shared: Arc::clone(&shared),
             })
@@ -1682,6 +1758,251 @@ impl DpdkPort {
         &self.shared.counters[usize::from(self.queue)]
     }
 
+    /// Copies `frames` once into mbufs of a pool of their own, for
+    /// [`send_staged`](Self::send_staged) to send again and again without a copy or
+    /// an allocation. The pool holds exactly the frames, each mbuf with a data room
+    /// of the longest frame and no headroom (frames are sent as they are, never
+    /// prepended to), so a million 60-120-byte frames take about 340 MB of EAL
+    /// memory. Fails before anything is sent when EAL has not that much, naming
+    /// the bytes and the `-m` to pass; refuses a port opened with
+    /// [`DpdkPortConfig::tx_fast_free`] on a device that took it. The frames may be
+    /// sent on any queue of this port.
+    pub fn stage<'f, I>(&self, frames: I) -> Result<StagedFrames, DpdkError>
+    where
+        I: IntoIterator<Item = &'f [u8]>,
+        I::IntoIter: ExactSizeIterator + Clone,
+    {
+        let frames = frames.into_iter();
+        let count = frames.len();
+        let object = || format!("staged frames for port {}", self.shared.name);
+        let refuse = |reason: String| DpdkError::Config {
+            object: object(),
+            reason,
+        };
+        if self.shared.fast_free {
+            return Err(refuse(format!(
+                "{} frees sent mbufs in bulk (RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE), which assumes one reference per mbuf; staged frames are shared with the device by reference count: open the port with tx_fast_free = false",
+                self.shared.driver
+            )));
+        }
+        if count == 0 {
+            return Err(refuse("there are no frames to stage".to_owned()));
+        }
+        let count_u32 = u32::try_from(count).map_err(|_| {
+            refuse(format!(
+                "{count} frames are more than one pool holds (2^32 - 1)"
+            ))
+        })?;
+        // Each TX descriptor of the port may hold a reference to a frame; a frame
+        // staged once among few is held by many descriptors at once.
+        let holders = self
+            .shared
+            .tx_descriptors_total
+            .saturating_add(2 * self.burst() as u32);
+        if holders.div_ceil(count_u32) >= u32::from(ffi::MBUF_REFCNT_MAX) {
+            return Err(refuse(format!(
+                "{count} frames could each be referenced by up to {holders} TX descriptors and bursts at once, above an mbuf's reference count of {}",
+                ffi::MBUF_REFCNT_MAX
+            )));
+        }
+        let mut longest = 0usize;
+        for (index, frame) in frames.clone().enumerate() {
+            if frame.len() > usize::from(u16::MAX) {
+                return Err(refuse(format!(
+                    "frame {index} is {} bytes; an mbuf segment holds at most {}",
+                    frame.len(),
+                    u16::MAX
+                )));
+            }
+            longest = longest.max(frame.len());
+        }
+        // An mbuf of an empty data room is not a packet mbuf DPDK creates.
+        let room = longest.max(1) as u16;
+
+        let name = format!(
+            "tl{}p{}s",
+            POOL_SERIAL.fetch_add(1, Ordering::Relaxed),
+            self.port_id
+        );
+        let socket = port_socket(self.port_id);
+        // No cache: the mbufs are taken once, here, and come back only when the
+        // frames are dropped.
+        let pool = Mempool::create_raw(&self.shared._eal, &name, count_u32, 0, room, socket)
+            .map_err(|errno| {
+                let memory = pool_memory(count_u32, room);
+                if errno == libc::ENOMEM || memory.needed > memory.heap_free {
+                    staging_memory_error(count, room, &memory)
+                } else {
+                    DpdkError::Call {
+                        call: "rte_pktmbuf_pool_create",
+                        object: format!("{} ({name}: {count} mbufs of {room} bytes)", object()),
+                        errno,
+                        text: errno_text(errno),
+                        hint: "EAL's log above says which step failed",
+                    }
+                }
+            })?;
+
+        let mut mbufs: Vec<*mut ffi::rte_mbuf> = Vec::with_capacity(count);
+        let mut byte_offsets: Vec<u64> = Vec::with_capacity(count + 1);
+        byte_offsets.push(0);
+        let mut chunk: Vec<ffi::ticklab_tx_frame> = Vec::with_capacity(STAGE_CHUNK);
+        let mut frames = frames;
+        loop {
+            chunk.clear();
+            for frame in frames.by_ref().take(STAGE_CHUNK) {
+                if frame.len() > usize::from(room) {
+                    // A clone of the iterator yielded other frames than it did.
+                    // SAFETY: every pointer in mbufs is a staged mbuf of `pool`.
+                    unsafe {
+                        ffi::ticklab_pktmbuf_free_bulk(mbufs.as_mut_ptr(), mbufs.len() as u32)
+                    };
+                    return Err(refuse(format!(
+                        "frame {} is {} bytes, longer than the {room} the frames' first pass found",
+                        byte_offsets.len() - 1,
+                        frame.len()
+                    )));
+                }
+                chunk.push(ffi::ticklab_tx_frame {
+                    data: frame.as_ptr(),
+                    len: frame.len() as u32,
+                });
+                let before = *byte_offsets.last().expect("starts with 0");
+                byte_offsets.push(before + frame.len() as u64);
+            }
+            if chunk.is_empty() {
+                break;
+            }
+            let start = mbufs.len();
+            if start + chunk.len() > count {
+                // SAFETY: mbufs[..start] are staged mbufs of `pool` we own.
+                unsafe { ffi::ticklab_pktmbuf_free_bulk(mbufs.as_mut_ptr(), start as u32) };
+                return Err(refuse(format!(
+                    "the frames' iterator yielded more than the {count} it announced"
+                )));
+            }
+            // SAFETY: `pool` is a live packet mbuf pool whose data room (`room`,
+            // with no headroom once data_off is 0) holds every frame; chunk's
+            // entries point at the caller's frames, borrowed for this call; `mbufs`
+            // has capacity for `count` pointers and start + chunk.len() <= count
+            // (checked above).
+            let ret = unsafe {
+                ffi::ticklab_stage_frames(
+                    pool.as_ptr(),
+                    chunk.as_ptr(),
+                    chunk.len() as u32,
+                    mbufs.as_mut_ptr().add(start),
+                )
+            };
+            if ret != 0 {
+                // The pool holds `count` mbufs and fewer than `count` are taken:
+                // DPDK's bulk get gives all or none, so this cannot happen.
+                // SAFETY: mbufs[..start] are staged mbufs of `pool` we own.
+                unsafe { ffi::ticklab_pktmbuf_free_bulk(mbufs.as_mut_ptr(), start as u32) };
+                return Err(DpdkError::Call {
+                    call: "rte_pktmbuf_alloc_bulk",
+                    object: object(),
+                    errno: libc::ENOBUFS,
+                    text: errno_text(libc::ENOBUFS),
+                    hint: "the staging pool had fewer free mbufs than frames",
+                });
+            }
+            // SAFETY: ticklab_stage_frames wrote chunk.len() pointers after `start`.
+            unsafe { mbufs.set_len(start + chunk.len()) };
+        }
+        if mbufs.len() != count {
+            // SAFETY: every pointer in mbufs is a staged mbuf of `pool` we own.
+            unsafe { ffi::ticklab_pktmbuf_free_bulk(mbufs.as_mut_ptr(), mbufs.len() as u32) };
+            return Err(refuse(format!(
+                "the frames' iterator yielded {} of the {count} it announced",
+                mbufs.len()
+            )));
+        }
+        Ok(StagedFrames {
+            mbufs: mbufs.into_boxed_slice(),
+            byte_offsets: byte_offsets.into_boxed_slice(),
+            pool: Some(pool),
+            shared: Arc::clone(&self.shared),
+            _one_thread: PhantomData,
+        })
+    }
+
+    /// Sends staged frames `frames.start..` (at most [`burst`](Self::burst) of them,
+    /// fewer when the queue is full: offer the rest again), in order, without a copy
+    /// or an allocation: each goes to `rte_eth_tx_burst` with one more reference,
+    /// which the device's free drops. Ids and TX stamps are as for
+    /// [`Port::send_burst`]; the same frame may be sent any number of times, also
+    /// while the device still holds it.
+    ///
+    /// # Panics
+    /// When `frames` is not inside `staged` or `staged` belongs to another port.
+    #[inline]
+    pub fn send_staged(
+        &mut self,
+        staged: &StagedFrames,
+        frames: Range<usize>,
+    ) -> Result<SentBurst, Error> {
+        assert!(
+            Arc::ptr_eq(&staged.shared, &self.shared),
+            "frames staged on port {} sent on port {}",
+            staged.shared.name,
+            self.shared.name
+        );
+        let mbufs = &staged.mbufs[frames.clone()];
+        let count = mbufs.len().min(self.scratch.len());
+        if count == 0 {
+            return Ok(self.took(0, 0));
+        }
+        self.scratch[..count].copy_from_slice(&mbufs[..count]);
+        // SAFETY: the port is started (shared holds it open) and this handle alone
+        // uses its queue; scratch[..count] are live staged mbufs of this port
+        // (staged holds their pool and its own reference to each, so none goes back
+        // to the pool while the device holds it); staged is not Sync, so no other
+        // thread updates their reference counts through it; `next` are live staged
+        // mbufs too, only prefetched.
+        let next = &staged.mbufs[frames.start + count..];
+        let next = &next[..next.len().min(count)];
+        let sent = unsafe {
+            ffi::ticklab_tx_staged_burst(
+                self.port_id,
+                self.queue,
+                self.scratch.as_mut_ptr(),
+                count as u16,
+                next.as_ptr(),
+                next.len() as u16,
+            )
+        };
+        let sent = usize::from(sent);
+        Ok(self.took(sent, staged.bytes(frames.start..frames.start + sent)))
+    }
+
+    /// Accounts for the `sent` packets (`bytes` in all) the device just took: their
+    /// ids, bytes and TX stamp.
+    #[inline]
+    fn took(&mut self, sent: usize, bytes: u64) -> SentBurst {
+        let first_id = self.next_id;
+        if sent == 0 {
+            return SentBurst { first_id, count: 0 };
+        }
+        bump(&self.counters().tx_bytes, bytes);
+        if self.stamping {
+            match self.tx_stamp_ns() {
+                Some(ns) => {
+                    let lost = self.stamps.push(first_id, sent as u32, ns);
+                    if lost > 0 {
+                        bump(&self.counters().tx_timestamps_dropped, lost);
+                    }
+                }
+                None => bump(&self.counters().tx_timestamps_dropped, sent as u64),
+            }
+        }
+        self.next_id = first_id.wrapping_add(sent as u32);
+        SentBurst {
+            first_id,
+            count: sent,
+        }
+    }
+
     /// The TX stamp of a burst that just went to the device, in the port's clock.
     #[inline]
     fn tx_stamp_ns(&self) -> Option<u64> {
@@ -1691,6 +2012,159 @@ impl DpdkPort {
                 read_device_clock(self.port_id).ok().map(|t| scale.ns(t))
             }
         }
+    }
+}
+
+/// Frames staged into mbufs by [`DpdkPort::stage`]: one mbuf per frame, in a pool of
+/// their own, each holding one reference of ours until they are dropped (or
+/// [`released`](Self::release)). Not `Sync`: a thread that sends them updates their
+/// reference counts without atomics while it is their only holder.
+pub struct StagedFrames {
+    mbufs: Box<[*mut ffi::rte_mbuf]>,
+    /// Bytes of the frames before frame `i`; one more entry than frames.
+    byte_offsets: Box<[u64]>,
+    /// `None` only once released.
+    pool: Option<Mempool>,
+    shared: Arc<PortShared>,
+    _one_thread: PhantomData<std::cell::Cell<()>>,
+}
+
+impl std::fmt::Debug for StagedFrames {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StagedFrames")
+            .field("frames", &self.mbufs.len())
+            .field("bytes", &self.byte_offsets.last())
+            .field("pool", &self.pool.as_ref().map(Mempool::name))
+            .field("port", &self.shared.name)
+            .finish()
+    }
+}
+
+// SAFETY: the mbufs are ours (one reference each) and their pool is MP/MC; moving
+// them to another thread moves that ownership. The device's references are atomic
+// decrements, whichever thread the device frees them on.
+unsafe impl Send for StagedFrames {}
+
+/// Staged frames copied per call of the shim, so the pointer array stays small.
+const STAGE_CHUNK: usize = 4096;
+
+/// What became of staged frames' mbufs when they were released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StagedRelease {
+    /// Mbufs back in their pool.
+    pub returned: u32,
+    /// Mbufs the device still referenced: their pool is kept until the port
+    /// closes.
+    pub held_by_device: u32,
+}
+
+impl StagedFrames {
+    pub fn len(&self) -> usize {
+        self.mbufs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.mbufs.is_empty()
+    }
+
+    /// The frames' bytes in `frames`.
+    #[inline]
+    pub fn bytes(&self, frames: Range<usize>) -> u64 {
+        self.byte_offsets[frames.end] - self.byte_offsets[frames.start]
+    }
+
+    /// Frame `i` as staged (what the device is given).
+    pub fn frame(&self, i: usize) -> &[u8] {
+        let mbuf = self.mbufs[i];
+        // SAFETY: a staged mbuf is one segment holding data_len bytes at mtod; it is
+        // never written after staging and lives as long as self.
+        unsafe {
+            std::slice::from_raw_parts(
+                ffi::ticklab_pktmbuf_mtod(mbuf),
+                usize::from(ffi::ticklab_pktmbuf_data_len(mbuf)),
+            )
+        }
+    }
+
+    /// How many frames the device references right now (sent, not yet freed by
+    /// the PMD).
+    pub fn held_by_device(&self) -> u32 {
+        // SAFETY: every pointer is a live staged mbuf.
+        unsafe { ffi::ticklab_mbufs_shared(self.mbufs.as_ptr(), self.mbufs.len() as u32) }
+    }
+
+    /// Mbufs of the staging pool that are out of it: every frame, while staged.
+    pub fn pool_in_use(&self) -> u32 {
+        self.pool.as_ref().map_or(0, Mempool::in_use)
+    }
+
+    /// Drops our reference to every frame and frees the pool, or, when the device
+    /// still references some (a NIC frees sent mbufs only on later bursts), keeps
+    /// the pool until the port closes. Dropping does the same.
+    pub fn release(mut self) -> StagedRelease {
+        self.release_mbufs()
+    }
+
+    fn release_mbufs(&mut self) -> StagedRelease {
+        let Some(pool) = self.pool.take() else {
+            return StagedRelease {
+                returned: 0,
+                held_by_device: 0,
+            };
+        };
+        // SAFETY: each mbuf holds our one reference, dropped once here (pool is
+        // taken, so this runs once); the device's own references keep theirs.
+        unsafe { ffi::ticklab_pktmbuf_free_bulk(self.mbufs.as_mut_ptr(), self.mbufs.len() as u32) };
+        let held_by_device = pool.in_use();
+        let release = StagedRelease {
+            returned: pool.available(),
+            held_by_device,
+        };
+        if held_by_device > 0 {
+            // The port's close frees the device's last references; the pool goes
+            // after it (PortShared's fields drop after its Drop::drop).
+            self.shared
+                .retired_pools
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(pool);
+        }
+        release
+    }
+}
+
+impl Drop for StagedFrames {
+    fn drop(&mut self) {
+        self.release_mbufs();
+    }
+}
+
+/// The EAL memory a staging pool needs and what the heaps have.
+fn pool_memory(count: u32, room: u16) -> ffi::ticklab_pool_memory {
+    let mut memory = ffi::ticklab_pool_memory::default();
+    // SAFETY: EAL is initialised (a port exists); `memory` is a valid struct to fill.
+    unsafe { ffi::ticklab_pool_memory(count, room, &mut memory) };
+    memory
+}
+
+/// The error for a staging pool EAL has no memory for, with the `-m` (MiB) that
+/// would fit it: what is in use now plus what it needs, an eighth more for EAL's
+/// own allocations, rounded up to 64 MiB.
+fn staging_memory_error(
+    frames: usize,
+    frame_room: u16,
+    memory: &ffi::ticklab_pool_memory,
+) -> DpdkError {
+    const MIB: u64 = 1 << 20;
+    let in_use = memory.heap_total.saturating_sub(memory.heap_free);
+    let wanted = (in_use + memory.needed) + (in_use + memory.needed) / 8;
+    DpdkError::StagingMemory {
+        frames,
+        frame_room,
+        needed: memory.needed,
+        heap_total: memory.heap_total,
+        heap_free: memory.heap_free,
+        suggested_mib: wanted.div_ceil(64 * MIB) * 64,
     }
 }
 
@@ -1737,28 +2211,12 @@ impl Port for DpdkPort {
             return Ok(SentBurst { first_id, count: 0 });
         }
         let sent = sent as usize;
-        if sent > 0 {
-            let bytes = if sent == count {
-                total_bytes
-            } else {
-                packets[..sent].iter().map(|p| p.len()).sum()
-            };
-            bump(&self.counters().tx_bytes, bytes as u64);
-            match self.tx_stamp_ns() {
-                Some(ns) => {
-                    let lost = self.stamps.push(first_id, sent as u32, ns);
-                    if lost > 0 {
-                        bump(&self.counters().tx_timestamps_dropped, lost);
-                    }
-                }
-                None => bump(&self.counters().tx_timestamps_dropped, sent as u64),
-            }
-            self.next_id = first_id.wrapping_add(sent as u32);
-        }
-        Ok(SentBurst {
-            first_id,
-            count: sent,
-        })
+        let bytes = if sent == count {
+            total_bytes
+        } else {
+            packets[..sent].iter().map(|p| p.len()).sum()
+        };
+        Ok(self.took(sent, bytes as u64))
     }
 
     fn poll_tx_timestamps(&mut self, out: &mut [TxTimestamp]) -> Result<usize, Error> {
@@ -1866,6 +2324,7 @@ mod tests {
         assert_eq!(c.lcore_id_any, u64::from(ffi::LCORE_ID_ANY));
         assert_eq!(c.socket_id_any, i64::from(ffi::SOCKET_ID_ANY));
         assert_eq!(c.version & !0xff, ffi::RTE_VERSION_WITHOUT_RELEASE);
+        assert_eq!(c.mbuf_refcnt_max, u64::from(ffi::MBUF_REFCNT_MAX));
     }
 
     #[test]
@@ -2155,6 +2614,32 @@ mod tests {
         let mut config = DpdkPortConfig::new("net_null0");
         config.queues = 0;
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn a_staging_pool_too_large_names_the_bytes_and_the_m_that_fits() {
+        const MIB: u64 = 1 << 20;
+        // -m 512 with 40 MiB in use, a million 120-byte frames (~330 MB).
+        let memory = ffi::ticklab_pool_memory {
+            needed: 329_445_952,
+            heap_total: 512 * MIB,
+            heap_free: 472 * MIB,
+        };
+        let error = staging_memory_error(1_000_000, 120, &memory);
+        // (40 MiB + 314.2 MiB) * 9 / 8 = 398.5 MiB, rounded up to 448.
+        assert_eq!(
+            error.to_string(),
+            "staging 1000000 frames of up to 120 bytes needs about 329445952 bytes of DPDK memory, and EAL's heaps have 494927872 of 536870912 bytes free; give EAL more memory: `-m 448` (MiB) with --no-huge, or that much in hugepages (--socket-mem, or more pages in /proc/sys/vm/nr_hugepages)"
+        );
+        let nothing_free = ffi::ticklab_pool_memory {
+            needed: 64 * MIB,
+            heap_total: 0,
+            heap_free: 0,
+        };
+        match staging_memory_error(10, 60, &nothing_free) {
+            DpdkError::StagingMemory { suggested_mib, .. } => assert_eq!(suggested_mib, 128),
+            other => panic!("{other}"),
+        }
     }
 
     #[test]

@@ -3,16 +3,22 @@
 //!
 //! [`StagedCapture::load`] reads the whole capture into one contiguous buffer before
 //! anything is sent, so the send loop touches only memory (no file reads, no
-//! allocation, no per-frame copy of ours: the port copies each frame into its ring or
-//! mbuf). [`replay`] then sends the frames in order with a [`Pacer`], whose schedule
-//! is anchored to the start: frame *i* is due at `start + f(i)` whatever happened to
-//! the frames before it, so a late wake-up makes one burst late but never shifts the
-//! rest (tcpreplay sleeps each gap after the previous real departure and drifts by
-//! the sum of its wake-up errors). Everything that is due goes in one
-//! [`Port::send_burst`] of up to [`BURST`] frames; between bursts the loop sleeps
-//! until [`SPIN_WINDOW_NS`] before the next due time and spins the rest, or spins
+//! allocation). [`replay`] then sends the frames in order with a [`Pacer`], whose
+//! schedule is anchored to the start: frame *i* is due at `start + f(i)` whatever
+//! happened to the frames before it, so a late wake-up makes one burst late but never
+//! shifts the rest (tcpreplay sleeps each gap after the previous real departure and
+//! drifts by the sum of its wake-up errors). Everything that is due goes in one call
+//! of up to [`BURST`] frames; between bursts the loop sleeps until
+//! [`SPIN_WINDOW_NS`] before the next due time and spins the rest, or spins
 //! throughout when the caller has a core of its own ([`ReplayOptions::spin`]), like
 //! the lab's send thread.
+//!
+//! The loop sends through a [`FrameSender`], by frame index: every [`Port`] is one
+//! (it gets the frames as slices of the capture and copies them into its ring or
+//! mbufs), and so is a `StagedDpdkPort` (feature `dpdk`), whose mbufs were filled
+//! from the capture once before the run and are sent by reference, with no copy at
+//! all. At top speed ([`Timing::TopSpeed`]) the loop does no per-frame work: no
+//! schedule, no departure, no clock read per burst.
 //!
 //! The summary ([`ReplaySummary`]) gives packets and bytes sent, elapsed time,
 //! achieved rate, and each frame's departure minus its scheduled time, p50 to max.
@@ -20,8 +26,9 @@
 //! the schedule (`CLOCK_MONOTONIC`): kernel software stamps (`CLOCK_REALTIME`,
 //! converted with the offset measured once at the start) and DPDK's user-monotonic
 //! stamps. A raw NIC hardware clock cannot, so then the loop's own
-//! `CLOCK_MONOTONIC` reading just before the burst's send call is used instead;
-//! [`DepartureSource`] says which it was.
+//! `CLOCK_MONOTONIC` reading just before the burst's send call is used instead. At
+//! top speed every frame is due at the start, so none is recorded and the summary
+//! says so; [`DepartureSource`] says which it was.
 //!
 //! It must never rewrite a frame, never allocate or log in the send loop (progress
 //! is a callback at most every [`PROGRESS_INTERVAL_NS`]), and never let the schedule
@@ -49,7 +56,7 @@ use serde::Serialize;
 
 use crate::capture::{CaptureError, CaptureReader, LinkType};
 use crate::lab::os::{monotonic_ns, realtime_minus_monotonic_ns, wait_step};
-use crate::nic::{ClockDomain, Port, TxTimestamp};
+use crate::nic::{ClockDomain, Port, SentBurst, TxTimestamp};
 use crate::pace::{Lateness, LatenessSummary, Mode, PaceError, Pacer};
 
 /// Frames handed to [`Port::send_burst`] at most at once.
@@ -289,6 +296,17 @@ impl StagedCapture {
     pub fn capture_ns(&self, i: usize) -> i64 {
         self.frames[i].capture_ns
     }
+
+    /// The bytes of a run's first `frames` frames, the capture sent over and over.
+    pub fn bytes_of_run(&self, frames: u64) -> u64 {
+        let passes = frames / self.len() as u64;
+        let rest = (frames % self.len() as u64) as usize;
+        let partial = self
+            .frames
+            .get(rest)
+            .map_or(self.bytes(), |f| f.start as u64);
+        passes * self.bytes() + partial
+    }
 }
 
 /// How to replay.
@@ -314,6 +332,9 @@ pub enum DepartureSource {
     /// `CLOCK_MONOTONIC` read in user space just before each burst was sent, because
     /// the port's stamps are in a clock the schedule cannot be compared with.
     UserClockAtSend,
+    /// None: at top speed every frame is due at the start, so departure minus
+    /// schedule would only say how long the run had been going.
+    NotRecorded,
 }
 
 /// A [`ClockDomain`] by its name, for the summary's JSON.
@@ -334,6 +355,9 @@ impl fmt::Display for DepartureSource {
             DepartureSource::UserClockAtSend => {
                 f.write_str("CLOCK_MONOTONIC read just before each send (the port's stamps are not comparable with the schedule)")
             }
+            DepartureSource::NotRecorded => f.write_str(
+                "at top speed every frame is due at the start, so departure minus schedule would only say how long the run had been going",
+            ),
         }
     }
 }
@@ -362,8 +386,9 @@ pub struct ReplaySummary {
     /// Frame bytes per second × 8 / 10^6.
     pub megabits_per_second: f64,
     pub departure_source: DepartureSource,
-    /// Departure minus scheduled time of the frames with a departure time.
-    pub departure_minus_schedule: LatenessSummary,
+    /// Departure minus scheduled time of the frames with a departure time; `None`
+    /// (JSON `null`) when none was recorded ([`DepartureSource::NotRecorded`]).
+    pub departure_minus_schedule: Option<LatenessSummary>,
     /// Departures that came out before their scheduled time (clock conversion error),
     /// recorded as 0; the earliest, in ns before the schedule.
     pub early: u64,
@@ -375,13 +400,10 @@ pub struct ReplaySummary {
 impl ReplaySummary {
     /// The summary as a few lines of text.
     pub fn render(&self) -> String {
-        let d = &self.departure_minus_schedule;
         let mut out = format!(
             "replayed {} ({} pass{}, timing {}) on {}\n\
              sent      {} packets, {} bytes in {:.6} s\n\
-             rate      {:.0} pps, {:.2} Mbit/s\n\
-             departure minus schedule, from {}:\n\
-             \x20         p50 {} ns  p99 {} ns  p99.9 {} ns  max {} ns  ({} frames)\n",
+             rate      {:.0} pps, {:.2} Mbit/s\n",
             self.capture,
             self.loops,
             if self.loops == 1 { "" } else { "es" },
@@ -392,13 +414,18 @@ impl ReplaySummary {
             self.elapsed_ns as f64 / 1e9,
             self.packets_per_second,
             self.megabits_per_second,
-            self.departure_source,
-            d.p50_ns,
-            d.p99_ns,
-            d.p999_ns,
-            d.max_ns,
-            d.count,
         );
+        match &self.departure_minus_schedule {
+            Some(d) => out.push_str(&format!(
+                "departure minus schedule, from {}:\n\
+                 \x20         p50 {} ns  p99 {} ns  p99.9 {} ns  max {} ns  ({} frames)\n",
+                self.departure_source, d.p50_ns, d.p99_ns, d.p999_ns, d.max_ns, d.count,
+            )),
+            None => out.push_str(&format!(
+                "departure minus schedule: not recorded: {}\n",
+                self.departure_source
+            )),
+        }
         if self.unstamped > 0 {
             out.push_str(&format!(
                 "          {} frames got no TX stamp and are not in the distribution\n",
@@ -446,11 +473,139 @@ impl Departures {
     }
 }
 
-/// Sends `capture` through `port` per `options`, calling `progress` at most every
-/// [`PROGRESS_INTERVAL_NS`], and returns the summary. The port should be warmed up and
-/// the calling thread pinned if `options.spin` is set.
-pub fn replay<P: Port>(
-    port: &mut P,
+/// What the replay loop sends through: a capture's frames, by index. Implemented for
+/// every [`Port`] (the frames go to [`Port::send_burst`] as slices of the
+/// [`StagedCapture`]) and, with the `dpdk` feature, for `StagedDpdkPort` (frames
+/// staged into mbufs once, sent by reference).
+pub trait FrameSender {
+    /// Sends `count` (at most [`BURST`]) frames of `capture` from index `first` on,
+    /// wrapping from its last frame to its first, in order, and returns what was
+    /// taken: a prefix, with ids as [`Port::send_burst`] gives them.
+    fn send_frames(
+        &mut self,
+        capture: &StagedCapture,
+        first: usize,
+        count: usize,
+    ) -> Result<SentBurst, crate::nic::Error>;
+
+    /// [`Port::poll_tx_timestamps`]: the TX stamps completed since the last call.
+    fn poll_tx_stamps(&mut self, out: &mut [TxTimestamp]) -> Result<usize, crate::nic::Error>;
+}
+
+impl<P: Port> FrameSender for P {
+    #[inline]
+    fn send_frames(
+        &mut self,
+        capture: &StagedCapture,
+        first: usize,
+        count: usize,
+    ) -> Result<SentBurst, crate::nic::Error> {
+        let mut batch: [&[u8]; BURST] = [&[]; BURST];
+        let count = count.min(BURST);
+        let mut index = first;
+        for slot in &mut batch[..count] {
+            *slot = capture.frame(index);
+            index += 1;
+            if index == capture.len() {
+                index = 0;
+            }
+        }
+        self.send_burst(&batch[..count])
+    }
+
+    fn poll_tx_stamps(&mut self, out: &mut [TxTimestamp]) -> Result<usize, crate::nic::Error> {
+        self.poll_tx_timestamps(out)
+    }
+}
+
+/// A DPDK queue with a capture's frames staged into mbufs
+/// ([`DpdkPort::stage`](crate::nic::dpdk::DpdkPort::stage)): the replay sends them
+/// by reference, with no copy and no allocation per frame. Dropping it gives the
+/// mbufs back.
+#[cfg(feature = "dpdk")]
+#[derive(Debug)]
+pub struct StagedDpdkPort<'p> {
+    port: &'p mut crate::nic::dpdk::DpdkPort,
+    frames: crate::nic::dpdk::StagedFrames,
+}
+
+#[cfg(feature = "dpdk")]
+impl<'p> StagedDpdkPort<'p> {
+    /// Stages every frame of `capture` on `port` (see
+    /// [`DpdkPort::stage`](crate::nic::dpdk::DpdkPort::stage) for the memory it takes).
+    pub fn stage(
+        port: &'p mut crate::nic::dpdk::DpdkPort,
+        capture: &StagedCapture,
+    ) -> Result<Self, crate::nic::dpdk::DpdkError> {
+        let frames = port.stage((0..capture.len()).map(|i| capture.frame(i)))?;
+        Ok(StagedDpdkPort { port, frames })
+    }
+
+    pub fn frames(&self) -> &crate::nic::dpdk::StagedFrames {
+        &self.frames
+    }
+
+    /// Gives the mbufs back (see [`StagedFrames::release`](crate::nic::dpdk::StagedFrames::release)).
+    pub fn release(self) -> crate::nic::dpdk::StagedRelease {
+        self.frames.release()
+    }
+}
+
+#[cfg(feature = "dpdk")]
+impl FrameSender for StagedDpdkPort<'_> {
+    #[inline]
+    fn send_frames(
+        &mut self,
+        capture: &StagedCapture,
+        first: usize,
+        count: usize,
+    ) -> Result<SentBurst, crate::nic::Error> {
+        debug_assert_eq!(
+            capture.len(),
+            self.frames.len(),
+            "staged from another capture"
+        );
+        let staged = self.frames.len();
+        let mut taken = SentBurst {
+            first_id: 0,
+            count: 0,
+        };
+        let mut index = first;
+        // A pass's last frames and the next pass's first are two runs of mbufs:
+        // one burst call each, with consecutive ids.
+        while taken.count < count {
+            let run = (count - taken.count).min(staged - index);
+            let burst = self.port.send_staged(&self.frames, index..index + run)?;
+            if taken.count == 0 {
+                taken.first_id = burst.first_id;
+            }
+            taken.count += burst.count;
+            if burst.count < run {
+                break;
+            }
+            index = (index + run) % staged;
+        }
+        Ok(taken)
+    }
+
+    fn poll_tx_stamps(&mut self, out: &mut [TxTimestamp]) -> Result<usize, crate::nic::Error> {
+        self.port.poll_tx_timestamps(out)
+    }
+}
+
+/// At top speed the clock is read (for progress) once per this many bursts.
+const TOP_SPEED_BURSTS_PER_CLOCK_READ: u32 = 256;
+
+/// Sends `capture` through `sender` (any [`Port`], or a [`FrameSender`] such as a
+/// staged DPDK queue) per `options`, calling `progress` at most every
+/// [`PROGRESS_INTERVAL_NS`], and returns the summary. The port should be warmed up
+/// and the calling thread pinned if `options.spin` is set.
+///
+/// At top speed every frame is due at the start, so departure minus schedule would
+/// only say how long the run had been going: the loop records no departures (and
+/// reads no clock per burst), and the summary says so.
+pub fn replay<S: FrameSender>(
+    sender: &mut S,
     capture: &StagedCapture,
     options: &ReplayOptions,
     mut progress: impl FnMut(ReplayProgress),
@@ -461,8 +616,10 @@ pub fn replay<P: Port>(
     let frames = capture.len();
     let total = (frames as u64).saturating_mul(options.loops);
     let mut pacer = Pacer::new(options.timing.mode())?;
+    let top_speed = options.timing == Timing::TopSpeed;
     // The schedule is on CLOCK_MONOTONIC; `to_stamp_clock` moves it into the stamps'.
     let (source, to_stamp_clock) = match options.stamp_clock {
+        _ if top_speed => (DepartureSource::NotRecorded, 0),
         ClockDomain::KernelSoftware => (
             DepartureSource::TxStamps(ClockDomainName(ClockDomain::KernelSoftware)),
             realtime_minus_monotonic_ns(),
@@ -474,6 +631,7 @@ pub fn replay<P: Port>(
         ClockDomain::NicHardware => (DepartureSource::UserClockAtSend, 0),
     };
     let use_stamps = matches!(source, DepartureSource::TxStamps(_));
+    let stamp_at_send = source == DepartureSource::UserClockAtSend;
     let mut departures = Departures {
         lateness: Box::new(Lateness::new()),
         early: 0,
@@ -486,82 +644,88 @@ pub fn replay<P: Port>(
             due: 0,
             pending: false
         };
-        IN_FLIGHT
+        if use_stamps { IN_FLIGHT } else { 0 }
     ];
     let mut stamps = [TxTimestamp::EMPTY; 64];
-    let mut batch: [&[u8]; BURST] = [&[]; BURST];
+    // The batch is frames `sent..queued` of the run (frame `k` is the capture's
+    // `k % frames`): due, not yet taken by the port, at most BURST of them.
     let mut batch_due = [0u64; BURST];
-    let mut batch_len = 0usize;
-
-    let mut next_frame = 0usize;
-    let mut pass = 0u64;
+    let mut queued = 0u64;
+    let mut queue_frame = 0usize;
     let mut sent = 0u64;
-    let mut bytes = 0u64;
     let mut next_due: Option<u64> = None;
 
     let start = monotonic_ns();
     pacer.start(start);
     let mut last_progress = start;
-    let mut last_send_end = start;
+    let mut bursts_since_clock = 0u32;
     let port_err = |sent, source| ReplayError::Port {
         interface: options.interface.clone(),
         sent,
         source,
     };
 
-    loop {
-        let now = monotonic_ns();
-        // Take every frame that is due now into the burst.
-        while batch_len < BURST && pass < options.loops {
-            let at = match next_due {
-                Some(at) => at,
-                None => {
-                    let at = pacer.schedule(capture.capture_ns(next_frame)).at_ns;
-                    next_due = Some(at);
-                    at
+    while sent < total {
+        // Take every frame that is due now into the batch.
+        if top_speed {
+            queued = total.min(sent + BURST as u64);
+        } else {
+            let now = monotonic_ns();
+            while queued - sent < BURST as u64 && queued < total {
+                let at = match next_due {
+                    Some(at) => at,
+                    None => {
+                        let at = pacer.schedule(capture.capture_ns(queue_frame)).at_ns;
+                        next_due = Some(at);
+                        at
+                    }
+                };
+                if at > now {
+                    break;
                 }
-            };
-            if at > now {
-                break;
-            }
-            batch[batch_len] = capture.frame(next_frame);
-            batch_due[batch_len] = at;
-            batch_len += 1;
-            next_due = None;
-            next_frame += 1;
-            if next_frame == frames {
-                next_frame = 0;
-                pass += 1;
-                pacer.begin_loop();
+                batch_due[(queued - sent) as usize] = at;
+                next_due = None;
+                queued += 1;
+                queue_frame += 1;
+                if queue_frame == frames {
+                    queue_frame = 0;
+                    pacer.begin_loop();
+                }
             }
         }
+        let batch_len = (queued - sent) as usize;
         if batch_len > 0 {
-            let before = monotonic_ns();
-            let burst = port
-                .send_burst(&batch[..batch_len])
+            let before = if stamp_at_send { monotonic_ns() } else { 0 };
+            let burst = sender
+                .send_frames(capture, (sent % frames as u64) as usize, batch_len)
                 .map_err(|e| port_err(sent, e))?;
-            last_send_end = monotonic_ns();
-            for i in 0..burst.count {
-                bytes += batch[i].len() as u64;
-                if use_stamps {
-                    let id = burst.first_id.wrapping_add(i as u32);
-                    let slot = &mut in_flight[id as usize % IN_FLIGHT];
-                    if slot.pending {
-                        departures.unstamped += 1;
+            if !top_speed {
+                for (i, &due) in batch_due[..burst.count].iter().enumerate() {
+                    if use_stamps {
+                        let id = burst.first_id.wrapping_add(i as u32);
+                        let slot = &mut in_flight[id as usize % IN_FLIGHT];
+                        if slot.pending {
+                            departures.unstamped += 1;
+                        }
+                        *slot = InFlight {
+                            id,
+                            due: due as i64 + to_stamp_clock,
+                            pending: true,
+                        };
+                    } else {
+                        departures.record(before as i64, due as i64);
                     }
-                    *slot = InFlight {
-                        id,
-                        due: batch_due[i] as i64 + to_stamp_clock,
-                        pending: true,
-                    };
-                } else {
-                    departures.record(before as i64, batch_due[i] as i64);
                 }
+                batch_due.copy_within(burst.count..batch_len, 0);
             }
             sent += burst.count as u64;
-            batch.copy_within(burst.count..batch_len, 0);
-            batch_due.copy_within(burst.count..batch_len, 0);
-            batch_len -= burst.count;
+        }
+        if top_speed {
+            bursts_since_clock += 1;
+            if bursts_since_clock < TOP_SPEED_BURSTS_PER_CLOCK_READ && sent < total {
+                continue;
+            }
+            bursts_since_clock = 0;
         }
         let now = monotonic_ns();
         if now - last_progress >= PROGRESS_INTERVAL_NS {
@@ -572,34 +736,33 @@ pub fn replay<P: Port>(
                 elapsed_ns: now - start,
             });
         }
-        if batch_len > 0 {
+        if queued > sent {
             // The port's queue was full: offer the rest again at once.
             std::hint::spin_loop();
             continue;
         }
-        if pass >= options.loops {
-            break;
-        }
         if let Some(at) = next_due {
             if at > now {
                 // Stamps are read only while nothing is due for a while (at least
-                // the spin window): each is one recvmsg on
-                // AF_PACKET, which would otherwise halve the top speed. At top speed
+                // the spin window): each is one recvmsg on AF_PACKET, which would
+                // otherwise halve a fast rate. When frames come faster than that,
                 // the kernel drops the stamps its error queue cannot hold, and those
                 // frames are counted as unstamped.
                 if use_stamps && at - now > SPIN_WINDOW_NS {
-                    drain_stamps(port, &mut stamps, &mut in_flight, &mut departures)
+                    drain_stamps(sender, &mut stamps, &mut in_flight, &mut departures)
                         .map_err(|e| port_err(sent, e))?;
                 }
                 wait_step(at, options.spin, MAX_SLEEP_NS);
             }
         }
     }
+    // The last send call has just returned.
+    let elapsed_ns = monotonic_ns() - start;
 
     if use_stamps {
         let deadline = monotonic_ns() + STAMP_WAIT_NS;
         while in_flight.iter().any(|f| f.pending) && monotonic_ns() < deadline {
-            drain_stamps(port, &mut stamps, &mut in_flight, &mut departures)
+            drain_stamps(sender, &mut stamps, &mut in_flight, &mut departures)
                 .map_err(|e| port_err(sent, e))?;
             std::thread::sleep(Duration::from_micros(100));
         }
@@ -608,10 +771,10 @@ pub fn replay<P: Port>(
     progress(ReplayProgress {
         sent,
         total,
-        elapsed_ns: last_send_end - start,
+        elapsed_ns,
     });
 
-    let elapsed_ns = last_send_end - start;
+    let bytes = capture.bytes_of_run(sent);
     let seconds = elapsed_ns.max(1) as f64 / 1e9;
     Ok(ReplaySummary {
         capture: capture.name().to_string(),
@@ -624,7 +787,7 @@ pub fn replay<P: Port>(
         packets_per_second: sent as f64 / seconds,
         megabits_per_second: bytes as f64 * 8.0 / seconds / 1e6,
         departure_source: source,
-        departure_minus_schedule: departures.lateness.summary(),
+        departure_minus_schedule: (!top_speed).then(|| departures.lateness.summary()),
         early: departures.early,
         max_early_ns: departures.max_early_ns,
         unstamped: departures.unstamped,
@@ -632,14 +795,14 @@ pub fn replay<P: Port>(
 }
 
 /// Matches every TX stamp the port has to the frame it names.
-fn drain_stamps<P: Port>(
-    port: &mut P,
+fn drain_stamps<S: FrameSender>(
+    sender: &mut S,
     stamps: &mut [TxTimestamp; 64],
     in_flight: &mut [InFlight],
     departures: &mut Departures,
 ) -> Result<(), crate::nic::Error> {
     loop {
-        let n = port.poll_tx_timestamps(stamps)?;
+        let n = sender.poll_tx_stamps(stamps)?;
         for stamp in &stamps[..n] {
             let slot = &mut in_flight[stamp.id as usize % IN_FLIGHT];
             if slot.pending && slot.id == stamp.id {
@@ -801,12 +964,17 @@ mod tests {
         );
         assert_eq!(summary.loops, 3);
         assert_eq!(summary.timing, "topspeed");
-        assert_eq!(
-            summary.departure_source,
-            DepartureSource::TxStamps(ClockDomainName(ClockDomain::UserMonotonic))
-        );
-        assert_eq!(summary.departure_minus_schedule.count, 300);
+        // Every frame is due at the start: no departure is recorded, and the
+        // summary says so instead of printing zeros.
+        assert_eq!(summary.departure_source, DepartureSource::NotRecorded);
+        assert_eq!(summary.departure_minus_schedule, None);
         assert_eq!((summary.unstamped, summary.early), (0, 0));
+        assert!(summary.render().contains(
+            "departure minus schedule: not recorded: at top speed every frame is due at the start"
+        ));
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["departure_source"], "not_recorded");
+        assert!(json["departure_minus_schedule"].is_null());
         assert!(progress_calls >= 1);
     }
 
@@ -825,7 +993,7 @@ mod tests {
         assert_eq!(port.sent, input);
         assert!(port.bursts.iter().all(|&b| b <= 7));
         assert_eq!(summary.packets, 50);
-        assert_eq!(summary.departure_minus_schedule.count, 50);
+        assert_eq!(summary.departure_minus_schedule, None);
     }
 
     #[test]
@@ -845,7 +1013,7 @@ mod tests {
         // never sends a frame before it is due.
         assert!(summary.elapsed_ns >= 1_900_000, "{}", summary.elapsed_ns);
         assert_eq!(summary.early, 0);
-        assert_eq!(summary.departure_minus_schedule.count, 20);
+        assert_eq!(summary.departure_minus_schedule.unwrap().count, 20);
     }
 
     #[test]
@@ -857,7 +1025,7 @@ mod tests {
         let summary = replay(
             &mut port,
             &capture,
-            &options(Timing::TopSpeed, 1, ClockDomain::UserMonotonic),
+            &options(Timing::Rate(1e6), 1, ClockDomain::UserMonotonic),
             |_| {},
         )
         .unwrap();
@@ -867,7 +1035,7 @@ mod tests {
             "{}",
             summary.max_early_ns
         );
-        assert_eq!(summary.departure_minus_schedule.max_ns, 0);
+        assert_eq!(summary.departure_minus_schedule.unwrap().max_ns, 0);
     }
 
     #[test]
@@ -878,12 +1046,12 @@ mod tests {
         let summary = replay(
             &mut port,
             &capture,
-            &options(Timing::TopSpeed, 1, ClockDomain::NicHardware),
+            &options(Timing::Rate(1e6), 1, ClockDomain::NicHardware),
             |_| {},
         )
         .unwrap();
         assert_eq!(summary.departure_source, DepartureSource::UserClockAtSend);
-        assert_eq!(summary.departure_minus_schedule.count, 10);
+        assert_eq!(summary.departure_minus_schedule.unwrap().count, 10);
         assert!(summary
             .render()
             .contains("CLOCK_MONOTONIC read just before each send"));
@@ -918,15 +1086,109 @@ mod tests {
         let summary = replay(
             &mut port,
             &capture,
-            &options(Timing::TopSpeed, 1, ClockDomain::KernelSoftware),
+            &options(Timing::Rate(1e6), 1, ClockDomain::KernelSoftware),
             |_| {},
         )
         .unwrap();
         assert_eq!(summary.packets, 40);
         assert_eq!(summary.unstamped, 40);
-        assert_eq!(summary.departure_minus_schedule.count, 0);
+        assert_eq!(summary.departure_minus_schedule.unwrap().count, 0);
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["departure_source"]["tx_stamps"], "kernel_software");
+    }
+
+    /// A sender that is not a [`Port`]: it gets frame indices, as a staged DPDK
+    /// queue does, records them, takes at most `take` a call, and stamps each frame
+    /// with `CLOCK_MONOTONIC` when it is taken.
+    struct IndexSender {
+        indices: Vec<usize>,
+        calls: Vec<(usize, usize)>,
+        take: usize,
+        stamps: Vec<TxTimestamp>,
+        next_id: u32,
+    }
+
+    impl FrameSender for IndexSender {
+        fn send_frames(
+            &mut self,
+            capture: &StagedCapture,
+            first: usize,
+            count: usize,
+        ) -> Result<SentBurst, crate::nic::Error> {
+            self.calls.push((first, count));
+            let count = count.min(self.take);
+            let first_id = self.next_id;
+            let now = monotonic_ns();
+            for k in 0..count {
+                self.indices.push((first + k) % capture.len());
+                self.stamps.push(TxTimestamp {
+                    id: first_id.wrapping_add(k as u32),
+                    stamp: KernelTimestamp {
+                        clock: ClockDomain::UserMonotonic,
+                        ns: now,
+                        tx_id: None,
+                    },
+                });
+            }
+            self.next_id = first_id.wrapping_add(count as u32);
+            Ok(SentBurst { first_id, count })
+        }
+
+        fn poll_tx_stamps(&mut self, out: &mut [TxTimestamp]) -> Result<usize, crate::nic::Error> {
+            let n = out.len().min(self.stamps.len());
+            for (o, s) in out.iter_mut().zip(self.stamps.drain(..n)) {
+                *o = s;
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_frame_sender_gets_indices_that_wrap_across_passes() {
+        // Five frames, fewer than a burst: one call asks for frames of several
+        // passes, wrapping.
+        let input = frames(5);
+        let capture = staged(&input, 1_000);
+        let pass_bytes: u64 = input.iter().map(|f| f.len() as u64).sum();
+        assert_eq!(capture.bytes_of_run(0), 0);
+        assert_eq!(
+            capture.bytes_of_run(7),
+            pass_bytes + (input[0].len() + input[1].len()) as u64
+        );
+        assert_eq!(capture.bytes_of_run(10), 2 * pass_bytes);
+
+        for (timing, records) in [(Timing::TopSpeed, false), (Timing::Rate(1e6), true)] {
+            let mut sender = IndexSender {
+                indices: Vec::new(),
+                calls: Vec::new(),
+                take: 3,
+                stamps: Vec::new(),
+                next_id: 0,
+            };
+            let summary = replay(
+                &mut sender,
+                &capture,
+                &options(timing, 7, ClockDomain::UserMonotonic),
+                |_| {},
+            )
+            .unwrap();
+            let expected: Vec<usize> = (0..35).map(|k| k % 5).collect();
+            assert_eq!(sender.indices, expected, "{timing}");
+            // Each call starts where the frames taken so far end.
+            let mut next = 0;
+            for &(first, count) in &sender.calls {
+                assert_eq!(first, next % 5, "{timing}: {:?}", sender.calls);
+                assert!((1..=BURST).contains(&count));
+                next += count.min(3);
+            }
+            assert_eq!(summary.packets, 35);
+            assert_eq!(summary.bytes, 7 * pass_bytes);
+            match summary.departure_minus_schedule {
+                Some(d) if records => assert_eq!(d.count + summary.unstamped, 35),
+                None if !records => {}
+                other => panic!("{timing}: departures {other:?}"),
+            }
+        }
     }
 
     #[test]

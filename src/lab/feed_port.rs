@@ -428,9 +428,10 @@ fn open_dpdk(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, Open
     let eal = Eal::init(&eal_config)
         .map_err(|e| OpenError::new("network.dpdk_args", args_shown.clone(), e.to_string()))?;
     let config = DpdkPortConfig {
-        // The order session is stamped by the kernel; a device clock could not be
-        // put beside it.
+        // The TX time is read before each send (tx_at_send): the port's own stamps,
+        // taken after it, would go unused.
         clock: ClockPreference::Software,
+        tx_timestamps: false,
         ..DpdkPortConfig::new(device.clone())
     };
     let (mut queues, control) = DpdkPort::open(&eal, &config)

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use ticklab::nic::af_packet::{
     AfPacketConfig, AfPacketControl, AfPacketPort, Direction, HardwareStamping, TX_LINEAR_MAX,
 };
-use ticklab::nic::{ClockDomain, Port, PortControl, RxMeta, TxTimestamp};
+use ticklab::nic::{ClockDomain, Port, PortControl, PortStats, RxMeta, TxTimestamp};
 #[path = "common/netns.rs"]
 mod netns;
 use netns::{in_netns, require_root_and_ip, VethPair};
@@ -300,6 +300,49 @@ fn assert_all_arrived_in_order(
     }
 }
 
+/// Frames `0..count` from A to B, as [`build_frame`] makes them.
+fn frames_from_a(count: usize) -> Vec<Vec<u8>> {
+    (0..count as u32)
+        .map(|seq| build_frame(seq, true))
+        .collect()
+}
+
+/// Sends `frames` from `a` to `b`, received into `at_b`, until B has every one and,
+/// when `stamped`, A reported a TX stamp of each; returns B's arrivals and A's stamps.
+fn send_a_to_b(
+    a: &mut AfPacketPort,
+    b: &mut AfPacketPort,
+    mut at_b: Receiver,
+    frames: &[Vec<u8>],
+    stamped: bool,
+) -> (Receiver, TxStamps) {
+    let mut stamps = TxStamps::new(frames.len());
+    let mut receivers = [(b, &mut at_b)];
+    send_all(
+        a,
+        ClockDomain::KernelSoftware,
+        frames,
+        &mut stamps,
+        &mut receivers,
+        |stamps, receivers| {
+            (!stamped || stamps.count == frames.len()) && receivers[0].1.ours.len() >= frames.len()
+        },
+    );
+    (at_b, stamps)
+}
+
+/// The port counted every frame of `frames` and their bytes as sent; its statistics.
+fn assert_counted_as_sent(control: &AfPacketControl, frames: &[Vec<u8>]) -> PortStats {
+    let stats = control.stats();
+    assert_eq!(stats.tx_packets, frames.len() as u64, "{stats:?}");
+    assert_eq!(
+        stats.tx_bytes,
+        frames.iter().map(|f| f.len() as u64).sum::<u64>(),
+        "{stats:?}"
+    );
+    stats
+}
+
 #[test]
 fn every_frame_crosses_the_veth_in_order_with_timestamps() {
     require_root_and_ip("af_packet");
@@ -339,23 +382,9 @@ fn every_frame_crosses_the_veth_in_order_with_timestamps() {
     assert_eq!(a_control.interface(), link.a_veth);
 
     const FRAMES: usize = 10_000;
-    let frames: Vec<Vec<u8>> = (0..FRAMES as u32)
-        .map(|seq| build_frame(seq, true))
-        .collect();
-    let mut at_b = Receiver::new();
+    let frames = frames_from_a(FRAMES);
+    let (at_b, stamps) = send_a_to_b(&mut a, &mut b, Receiver::new(), &frames, true);
     let mut at_a = Receiver::new();
-    let mut stamps = TxStamps::new(FRAMES);
-    {
-        let mut receivers = [(&mut b, &mut at_b)];
-        send_all(
-            &mut a,
-            ClockDomain::KernelSoftware,
-            &frames,
-            &mut stamps,
-            &mut receivers,
-            |stamps, receivers| stamps.count == FRAMES && receivers[0].1.ours.len() >= FRAMES,
-        );
-    }
     // Long enough for a partly filled block of A's RX ring to be retired.
     std::thread::sleep(Duration::from_millis(50));
     at_a.drain(&mut a);
@@ -384,13 +413,7 @@ fn every_frame_crosses_the_veth_in_order_with_timestamps() {
         at_a.ours.len()
     );
 
-    let a_stats = a_control.stats();
-    assert_eq!(a_stats.tx_packets, FRAMES as u64, "{a_stats:?}");
-    assert_eq!(
-        a_stats.tx_bytes,
-        frames.iter().map(|f| f.len() as u64).sum::<u64>(),
-        "{a_stats:?}"
-    );
+    let a_stats = assert_counted_as_sent(&a_control, &frames);
     assert_eq!(a_stats.tx_timestamps, FRAMES as u64, "{a_stats:?}");
     assert_eq!(a_stats.tx_timestamps_unmatched, 0, "{a_stats:?}");
     let b_stats = b_control.stats();
@@ -630,32 +653,11 @@ fn without_tx_stamps_every_frame_arrives_counted_and_the_kernel_queues_no_stamp(
     assert!(!a_control.tx_timestamps());
     assert!(b_control.tx_timestamps());
 
-    const FRAMES: usize = 10_000;
-    let frames: Vec<Vec<u8>> = (0..FRAMES as u32)
-        .map(|seq| build_frame(seq, true))
-        .collect();
-    let mut at_b = Receiver::new();
-    let mut stamps = TxStamps::new(FRAMES);
-    {
-        let mut receivers = [(&mut b, &mut at_b)];
-        send_all(
-            &mut a,
-            ClockDomain::KernelSoftware,
-            &frames,
-            &mut stamps,
-            &mut receivers,
-            |_, receivers| receivers[0].1.ours.len() >= FRAMES,
-        );
-    }
+    let frames = frames_from_a(10_000);
+    let (at_b, stamps) = send_a_to_b(&mut a, &mut b, Receiver::new(), &frames, false);
     assert_all_arrived_in_order("B", &at_b.ours, &frames, ClockDomain::KernelSoftware);
     assert_eq!(stamps.count, 0, "a port without TX stamps reported some");
-    let a_stats = a_control.stats();
-    assert_eq!(a_stats.tx_packets, FRAMES as u64, "{a_stats:?}");
-    assert_eq!(
-        a_stats.tx_bytes,
-        frames.iter().map(|f| f.len() as u64).sum::<u64>(),
-        "{a_stats:?}"
-    );
+    let a_stats = assert_counted_as_sent(&a_control, &frames);
     assert_eq!(
         (a_stats.tx_timestamps, a_stats.tx_timestamps_unmatched),
         (0, 0),
@@ -718,28 +720,10 @@ fn frames_longer_than_the_linear_part_arrive_whole() {
         .collect();
     assert_eq!(frames[3].len(), TX_LINEAR_MAX + 1 + 4);
     assert_eq!(frames[6].len(), 9_014);
-    let mut at_b = Receiver::with_buffers_of(9_216);
-    let mut stamps = TxStamps::new(frames.len());
-    {
-        let mut receivers = [(&mut b, &mut at_b)];
-        send_all(
-            &mut a,
-            ClockDomain::KernelSoftware,
-            &frames,
-            &mut stamps,
-            &mut receivers,
-            |stamps, receivers| {
-                stamps.count == frames.len() && receivers[0].1.ours.len() >= frames.len()
-            },
-        );
-    }
+    let receiver = Receiver::with_buffers_of(9_216);
+    let (at_b, stamps) = send_a_to_b(&mut a, &mut b, receiver, &frames, true);
     assert_all_arrived_in_order("B", &at_b.ours, &frames, ClockDomain::KernelSoftware);
-    let a_stats = a_control.stats();
-    assert_eq!(a_stats.tx_packets, frames.len() as u64, "{a_stats:?}");
-    assert_eq!(
-        a_stats.tx_bytes,
-        frames.iter().map(|f| f.len() as u64).sum::<u64>(),
-        "{a_stats:?}"
-    );
+    assert_eq!(stamps.count, frames.len());
+    assert_counted_as_sent(&a_control, &frames);
     drop(link);
 }

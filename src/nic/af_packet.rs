@@ -20,10 +20,12 @@
 //! - Each TX slot starts with a `virtio_net_hdr` (`PACKET_VNET_HDR`, no offloads)
 //!   whose `hdr_len` covers the frame up to [`TX_LINEAR_MAX`] bytes, so the kernel
 //!   copies the frame into the skb instead of attaching the ring's page. A TX ring's
-//!   skbs are marked zero-copy, and a veth into another namespace (like every path
-//!   that must own its data) would copy such a page fragment into a newly allocated
-//!   page per frame and free it after delivery: at top speed to a veth that round
-//!   trip made a frame cost 1.7x what it costs copied.
+//!   skbs are marked zero-copy, and a veth (like every device that hands the skb to
+//!   a receive path rather than to hardware) copies such a page fragment into a
+//!   newly allocated page per frame and frees it after delivery: at top speed to a
+//!   veth that round
+//!   trip and the header pull it forces made a frame cost 2.0 to 2.4 µs, against
+//!   1.2 to 1.4 µs copied (docs/benchmarks.md).
 //!
 //! Why two sockets: a packet socket never sees the frames it sent itself (the kernel's
 //! `skb_loop_sk`), so a tap that must see our own ticks leave needs a socket of its
@@ -62,8 +64,9 @@
 //! The interface's MTU must not shrink while the port is open (a frame the kernel
 //! then rejects takes no key). In hardware mode a frame the NIC did not stamp (some
 //! NICs stamp one frame at a time) gets no TX timestamp. Needs a kernel whose packet
-//! sockets number frames for `OPT_ID` (`skb_setup_tx_timestamp` in `af_packet`;
-//! tested on 6.18).
+//! sockets number frames for `OPT_ID` (`skb_setup_tx_timestamp` in `af_packet`) and
+//! whose TX ring reads the `virtio_net_hdr` (`tpacket_snd` with `has_vnet_hdr`);
+//! tested on 6.18.
 //!
 //! Never blocks; never allocates after [`AfPacketPort::open`]; the only syscalls are
 //! the kick per burst, the error-queue reads (none without TX stamps), and a
@@ -983,12 +986,13 @@ impl TxRing {
 
 /// Frames up to this many bytes are copied whole into the skb's linear part (the
 /// `hdr_len` of their `virtio_net_hdr`); only the rest of a longer frame is attached
-/// as fragments of the ring's pages. A TX ring's skbs are marked zero-copy, so every
-/// path that must own the data it holds (a veth into another namespace, loopback, a
-/// bridge) copies such fragments into a newly allocated page and frees that page
+/// as fragments of the ring's pages. A TX ring's skbs are marked zero-copy, so a
+/// device that hands the skb to a receive path rather than to hardware (veth,
+/// loopback) copies such fragments into a newly allocated page and frees that page
 /// after delivery: on a veth that round trip and the pull of the headers out of it
 /// cost more than the kernel's copy of a whole standard-MTU frame. 2048 covers every
-/// frame of a 1500-byte MTU, tagged or not.
+/// frame of a 1500-byte MTU, tagged or not; the rest of a jumbo frame stays
+/// zero-copy, where a copy would cost a multi-page allocation.
 pub const TX_LINEAR_MAX: usize = 2048;
 
 /// The `virtio_net_hdr` in front of a frame of `frame_len` bytes: no offloads (no

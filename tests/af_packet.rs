@@ -4,7 +4,10 @@
 //! (every seventh one 802.1Q-tagged) in bursts from its TX ring; B's RX ring must get
 //! every one, in order, byte for byte, each with an RX timestamp, and every frame A
 //! sent must get exactly one TX timestamp. In tap mode A also sees its own frames
-//! leave, marked outgoing, stamped by the same clock.
+//! leave, marked outgoing, stamped by the same clock. Without TX stamps
+//! (`tx_timestamps: false`, top-speed replay) every frame still arrives and is
+//! counted, and the kernel queues no stamp at all; frames longer than the part the
+//! kernel copies ([`TX_LINEAR_MAX`]) arrive whole too.
 //!
 //! Each port is opened inside its namespace, on a dedicated thread that `setns`es
 //! into it; the sockets stay in that namespace when the port moves back.
@@ -19,9 +22,9 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use ticklab::nic::af_packet::{
-    AfPacketConfig, AfPacketControl, AfPacketPort, Direction, HardwareStamping,
+    AfPacketConfig, AfPacketControl, AfPacketPort, Direction, HardwareStamping, TX_LINEAR_MAX,
 };
-use ticklab::nic::{ClockDomain, Port, PortControl, RxMeta, TxTimestamp};
+use ticklab::nic::{ClockDomain, Port, PortControl, PortStats, RxMeta, TxTimestamp};
 #[path = "common/netns.rs"]
 mod netns;
 use netns::{in_netns, require_root_and_ip, VethPair};
@@ -63,6 +66,11 @@ fn link(tag: char) -> VethPair {
 /// the payload, 0 to 48 bytes of pattern after it; every seventh frame carries an
 /// 802.1Q tag.
 fn build_frame(seq: u32, from_a: bool) -> Vec<u8> {
+    build_frame_with_filler(seq, from_a, (seq % 49) as usize)
+}
+
+/// Like [`build_frame`], `filler` bytes of pattern after the sequence number.
+fn build_frame_with_filler(seq: u32, from_a: bool, filler: usize) -> Vec<u8> {
     let (src_mac, dst_mac, src_ip, dst_ip) = if from_a {
         (A_MAC, B_MAC, A_ADDR, B_ADDR)
     } else {
@@ -87,7 +95,6 @@ fn build_frame(seq: u32, from_a: bool) -> Vec<u8> {
         true,
     );
     let header_len = template.header_len();
-    let filler = (seq % 49) as usize;
     let mut frame = vec![0u8; header_len + 4 + filler];
     frame[header_len..header_len + 4].copy_from_slice(&seq.to_be_bytes());
     for (i, byte) in frame[header_len + 4..].iter_mut().enumerate() {
@@ -139,8 +146,12 @@ struct Receiver {
 
 impl Receiver {
     fn new() -> Self {
+        Self::with_buffers_of(2048)
+    }
+
+    fn with_buffers_of(len: usize) -> Self {
         Receiver {
-            storage: vec![vec![0u8; 2048]; 64],
+            storage: vec![vec![0u8; len]; 64],
             meta: vec![RxMeta::default(); 64],
             directions: vec![Direction::ToHost; 64],
             ours: Vec::new(),
@@ -289,6 +300,49 @@ fn assert_all_arrived_in_order(
     }
 }
 
+/// Frames `0..count` from A to B, as [`build_frame`] makes them.
+fn frames_from_a(count: usize) -> Vec<Vec<u8>> {
+    (0..count as u32)
+        .map(|seq| build_frame(seq, true))
+        .collect()
+}
+
+/// Sends `frames` from `a` to `b`, received into `at_b`, until B has every one and,
+/// when `stamped`, A reported a TX stamp of each; returns B's arrivals and A's stamps.
+fn send_a_to_b(
+    a: &mut AfPacketPort,
+    b: &mut AfPacketPort,
+    mut at_b: Receiver,
+    frames: &[Vec<u8>],
+    stamped: bool,
+) -> (Receiver, TxStamps) {
+    let mut stamps = TxStamps::new(frames.len());
+    let mut receivers = [(b, &mut at_b)];
+    send_all(
+        a,
+        ClockDomain::KernelSoftware,
+        frames,
+        &mut stamps,
+        &mut receivers,
+        |stamps, receivers| {
+            (!stamped || stamps.count == frames.len()) && receivers[0].1.ours.len() >= frames.len()
+        },
+    );
+    (at_b, stamps)
+}
+
+/// The port counted every frame of `frames` and their bytes as sent; its statistics.
+fn assert_counted_as_sent(control: &AfPacketControl, frames: &[Vec<u8>]) -> PortStats {
+    let stats = control.stats();
+    assert_eq!(stats.tx_packets, frames.len() as u64, "{stats:?}");
+    assert_eq!(
+        stats.tx_bytes,
+        frames.iter().map(|f| f.len() as u64).sum::<u64>(),
+        "{stats:?}"
+    );
+    stats
+}
+
 #[test]
 fn every_frame_crosses_the_veth_in_order_with_timestamps() {
     require_root_and_ip("af_packet");
@@ -328,23 +382,9 @@ fn every_frame_crosses_the_veth_in_order_with_timestamps() {
     assert_eq!(a_control.interface(), link.a_veth);
 
     const FRAMES: usize = 10_000;
-    let frames: Vec<Vec<u8>> = (0..FRAMES as u32)
-        .map(|seq| build_frame(seq, true))
-        .collect();
-    let mut at_b = Receiver::new();
+    let frames = frames_from_a(FRAMES);
+    let (at_b, stamps) = send_a_to_b(&mut a, &mut b, Receiver::new(), &frames, true);
     let mut at_a = Receiver::new();
-    let mut stamps = TxStamps::new(FRAMES);
-    {
-        let mut receivers = [(&mut b, &mut at_b)];
-        send_all(
-            &mut a,
-            ClockDomain::KernelSoftware,
-            &frames,
-            &mut stamps,
-            &mut receivers,
-            |stamps, receivers| stamps.count == FRAMES && receivers[0].1.ours.len() >= FRAMES,
-        );
-    }
     // Long enough for a partly filled block of A's RX ring to be retired.
     std::thread::sleep(Duration::from_millis(50));
     at_a.drain(&mut a);
@@ -373,13 +413,7 @@ fn every_frame_crosses_the_veth_in_order_with_timestamps() {
         at_a.ours.len()
     );
 
-    let a_stats = a_control.stats();
-    assert_eq!(a_stats.tx_packets, FRAMES as u64, "{a_stats:?}");
-    assert_eq!(
-        a_stats.tx_bytes,
-        frames.iter().map(|f| f.len() as u64).sum::<u64>(),
-        "{a_stats:?}"
-    );
+    let a_stats = assert_counted_as_sent(&a_control, &frames);
     assert_eq!(a_stats.tx_timestamps, FRAMES as u64, "{a_stats:?}");
     assert_eq!(a_stats.tx_timestamps_unmatched, 0, "{a_stats:?}");
     let b_stats = b_control.stats();
@@ -578,5 +612,118 @@ fn only_a_tap_sees_outgoing_frames_and_only_those_sent_through_the_qdisc() {
         (0, 0),
         "ports outside tap mode saw outgoing frames"
     );
+    drop(link);
+}
+
+/// The bytes charged to the receive memory of every packet socket in `netns`
+/// (`Rmem` in `/proc/net/packet`). A ring socket's frames are not charged; a TX
+/// stamp waiting on a socket's error queue is.
+fn packet_socket_rmem(netns: &str) -> u64 {
+    let table = in_netns(netns, || {
+        std::fs::read_to_string("/proc/thread-self/net/packet").expect("/proc/net/packet")
+    });
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split_whitespace().collect();
+    let column = header
+        .iter()
+        .position(|name| *name == "Rmem")
+        .unwrap_or_else(|| panic!("no Rmem column in /proc/net/packet: {header:?}"));
+    lines
+        .map(|line| {
+            let field = line.split_whitespace().nth(column).expect("an Rmem field");
+            field
+                .parse::<u64>()
+                .unwrap_or_else(|e| panic!("Rmem {field:?}: {e}"))
+        })
+        .sum()
+}
+
+#[test]
+fn without_tx_stamps_every_frame_arrives_counted_and_the_kernel_queues_no_stamp() {
+    require_root_and_ip("af_packet");
+    let link = link('n');
+    let (mut a, a_control) = open_in(
+        &link.a,
+        AfPacketConfig {
+            tx_timestamps: false,
+            ..AfPacketConfig::new(link.a_veth.clone())
+        },
+    );
+    let (mut b, b_control) = open_in(&link.b, AfPacketConfig::new(link.b_veth.clone()));
+    assert!(!a_control.tx_timestamps());
+    assert!(b_control.tx_timestamps());
+
+    let frames = frames_from_a(10_000);
+    let (at_b, stamps) = send_a_to_b(&mut a, &mut b, Receiver::new(), &frames, false);
+    assert_all_arrived_in_order("B", &at_b.ours, &frames, ClockDomain::KernelSoftware);
+    assert_eq!(stamps.count, 0, "a port without TX stamps reported some");
+    let a_stats = assert_counted_as_sent(&a_control, &frames);
+    assert_eq!(
+        (a_stats.tx_timestamps, a_stats.tx_timestamps_unmatched),
+        (0, 0),
+        "{a_stats:?}"
+    );
+    // The kernel made no stamp either: nothing waits on A's error queues.
+    assert_eq!(packet_socket_rmem(&link.a), 0);
+
+    // The probe can fail: a stamping port that is not polled leaves its stamps there
+    // (the kernel queues a software stamp as the veth takes the frame).
+    let (mut stamping, _) = open_in(&link.a, AfPacketConfig::new(link.a_veth.clone()));
+    let burst: Vec<&[u8]> = frames[..BURST].iter().map(Vec::as_slice).collect();
+    assert_eq!(
+        stamping.send_burst(&burst).expect("send_burst").count,
+        BURST
+    );
+    assert!(
+        packet_socket_rmem(&link.a) > 0,
+        "{BURST} TX stamps left unread, yet no socket in A holds receive memory"
+    );
+    let mut stamps = TxStamps::new(BURST);
+    let started = Instant::now();
+    while stamps.count < BURST && started.elapsed() < GIVE_UP_AFTER {
+        stamps.poll(&mut stamping, ClockDomain::KernelSoftware);
+    }
+    assert_eq!(stamps.count, BURST);
+    assert_eq!(packet_socket_rmem(&link.a), 0, "the stamps were read");
+    drop(link);
+}
+
+#[test]
+fn frames_longer_than_the_linear_part_arrive_whole() {
+    require_root_and_ip("af_packet");
+    let link = link('j');
+    for (netns, veth) in [(&link.a, &link.a_veth), (&link.b, &link.b_veth)] {
+        netns::ip(&["-n", netns, "link", "set", veth, "mtu", "9000"]);
+    }
+    let (mut a, a_control) = open_in(&link.a, AfPacketConfig::new(link.a_veth.clone()));
+    let (mut b, _b_control) = open_in(&link.b, AfPacketConfig::new(link.b_veth.clone()));
+    assert_eq!(a.max_frame_len(false), 9014);
+
+    // Around the linear limit, and up to the MTU; frame 3 of each round of 7 is
+    // tagged and so 4 bytes longer than asked.
+    let lengths = [
+        64,
+        TX_LINEAR_MAX - 1,
+        TX_LINEAR_MAX,
+        TX_LINEAR_MAX + 1,
+        4_000,
+        8_192,
+        9_014,
+    ];
+    let frames: Vec<Vec<u8>> = (0..70u32)
+        .map(|seq| {
+            let probe = build_frame_with_filler(seq, true, 0);
+            let filler =
+                lengths[seq as usize % lengths.len()] - (probe.len() - (seq % 7 == 3) as usize * 4);
+            build_frame_with_filler(seq, true, filler)
+        })
+        .collect();
+    assert_eq!(frames[3].len(), TX_LINEAR_MAX + 1 + 4);
+    assert_eq!(frames[6].len(), 9_014);
+    let receiver = Receiver::with_buffers_of(9_216);
+    let (at_b, stamps) = send_a_to_b(&mut a, &mut b, receiver, &frames, true);
+    assert_all_arrived_in_order("B", &at_b.ours, &frames, ClockDomain::KernelSoftware);
+    assert_eq!(stamps.count, frames.len());
+    assert_counted_as_sent(&a_control, &frames);
     drop(link);
 }

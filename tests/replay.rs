@@ -2,8 +2,9 @@
 //! veth pair (198.18.0.1/30 on A, 198.18.0.2/30 on B; RFC 2544's benchmark range, so
 //! nothing leaves the host). A capture of 10,000 synthetic-feed frames is replayed by
 //! the `ticklab` binary inside A; an AF_PACKET port in B must receive every frame, in
-//! order, byte for byte. At a fixed rate the summary's counts and rate fields must
-//! agree with what was sent.
+//! order, byte for byte (at top speed the port sends without TX stamps, and the
+//! summary reports no departures). At a fixed rate the summary's counts and rate
+//! fields must agree with what was sent, with departures from TX stamps.
 //!
 //! Needs root (CAP_NET_RAW for AF_PACKET, CAP_SYS_ADMIN for namespaces) and
 //! iproute2's `ip`; without either the test fails, naming what is missing. The
@@ -160,6 +161,8 @@ fn top_speed_replay_delivers_every_frame_in_order_byte_for_byte() {
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["packets"], FRAMES as u64);
     assert_eq!(summary["timing"], "topspeed");
+    // At top speed the port sends without TX stamps: no departure is reported.
+    assert_eq!(summary["departure_minus_schedule"]["count"], 0, "{summary}");
 }
 
 #[test]

@@ -91,6 +91,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 // The replay never reads; a small RX ring is enough.
                 rx_block_count: 2,
                 tx_frames: 4096,
+                // At top speed every frame is due at the start, so departure minus
+                // schedule says nothing; a TX stamp would cost the kernel a report
+                // skb per frame. Every other timing measures departures.
+                tx_timestamps: timing != Timing::TopSpeed,
                 ..AfPacketConfig::new(args.iface.clone())
             };
             let (mut port, control) = AfPacketPort::open(config)

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use counting_alloc::allocations_on_this_thread;
 use ticklab::correlate::{self, Correlator};
 use ticklab::feed::synthetic::{SyntheticConfig, SyntheticFeed};
-use ticklab::lab::sender::{Framing, Limit, Live, Marking, OrderArrival, Sender, SenderConfig};
+use ticklab::lab::sender::{
+    Framing, Limit, Live, Marking, OrderArrival, Phase, Sender, SenderConfig,
+};
 use ticklab::lab::source::SyntheticSource;
 use ticklab::nic::{ClockDomain, Error, KernelTimestamp, Port, RxMeta, SentBurst, TxTimestamp};
 use ticklab::pace::{Mode, Pacer};
@@ -40,6 +42,9 @@ struct MemoryPort {
     malformed: Arc<AtomicU64>,
     /// The IPv4 identification of the last frame.
     last_ip_id: Option<u16>,
+    /// Stamp every datagram with this (a NIC clock that stands still) instead of a
+    /// clock advancing a microsecond per datagram.
+    fixed_stamp: Option<u64>,
 }
 
 const FEED_PORT: u16 = 26_400;
@@ -55,6 +60,7 @@ impl MemoryPort {
             checked,
             malformed,
             last_ip_id: None,
+            fixed_stamp: None,
         }
     }
 
@@ -111,7 +117,7 @@ impl Port for MemoryPort {
                 id: *id,
                 stamp: KernelTimestamp {
                     clock: ClockDomain::KernelSoftware,
-                    ns: self.clock_ns,
+                    ns: self.fixed_stamp.unwrap_or(self.clock_ns),
                     tx_id: Some(*id),
                 },
             };
@@ -227,4 +233,108 @@ fn send_loop_allocates_nothing(framing: Framing) {
     );
     assert_eq!(malformed.load(Ordering::Relaxed), 0);
     assert_eq!(calls, 0, "the send thread allocated {calls} times");
+}
+
+/// TX stamps in a NIC's clock are put in `CLOCK_REALTIME` by the run's offset before
+/// they meet the orders' (shifted the same way at the gateway): with every datagram
+/// stamped at PHC time P, an offset O, and every order received at P + O + 7 µs,
+/// every sample is exactly 7 µs. (Added the wrong way, the samples would be 2·O
+/// away.) The orders come in once the whole feed is out, as a gateway would hand
+/// them over after their ticks.
+#[test]
+fn tx_stamps_in_a_nics_clock_are_shifted_by_the_offset_to_meet_the_orders() {
+    const MESSAGES: u64 = 3_000;
+    const PHC_STAMP: u64 = 5_000_000_000;
+    const WIRE_NS: u64 = 7_000;
+    let config = SyntheticConfig {
+        messages: Some(MESSAGES),
+        ..SyntheticConfig::default()
+    };
+    // Every add (with or without attribution) is a trigger under every-add: the
+    // orders echo their sequences.
+    let mut sequences = Vec::new();
+    let mut feed = SyntheticFeed::new(config.clone()).unwrap();
+    let mut buffer = vec![0u8; 1500];
+    while let Some(packet) = feed.next_packet(&mut buffer) {
+        let packet = Packet::new_checked(&buffer[..packet.len]).unwrap();
+        for (sequence, message) in packet.messages() {
+            if matches!(message.first(), Some(b'A' | b'F')) {
+                sequences.push(sequence);
+            }
+        }
+    }
+    assert!(sequences.len() > 100, "{}", sequences.len());
+    let now = ticklab::time::realtime_ns();
+    let offset = (now + 500_000_000) as i64 - PHC_STAMP as i64;
+    let rx_ns = (PHC_STAMP as i64 + offset) as u64 + WIRE_NS;
+    let (mut orders_in, orders_out) = rtrb::RingBuffer::<OrderArrival>::new(sequences.len());
+    let (wire, mut wire_collector) = interval_recorder(now);
+    let (from_schedule, _sched_collector) = interval_recorder(now);
+    let live = Arc::new(Live::default());
+    let mut port = MemoryPort::new(false, Arc::default(), Arc::default());
+    port.fixed_stamp = Some(PHC_STAMP);
+    let sender = Sender::new(
+        SenderConfig {
+            pacer: Pacer::new(Mode::TopSpeed).unwrap(),
+            limit: Limit::None,
+            warmup_messages: 0,
+            engine: TriggerEngine::new(TriggerRule::EveryAdd, &BookConfig::default()),
+            marking: Marking::Triggers,
+            traded: Vec::new(),
+            order_timeout_ns: 1_000_000,
+            spin: false,
+            realtime_offset_ns: 0,
+            framing: Framing::Datagram,
+            tx_stamp_offset_ns: offset,
+            tx_at_send: false,
+        },
+        Box::new(SyntheticSource::new(SyntheticFeed::new(config).unwrap())),
+        port,
+        Correlator::new(correlate::Config::default()).unwrap(),
+        wire,
+        from_schedule,
+        orders_out,
+        Arc::clone(&live),
+    );
+    let sending = std::thread::spawn(move || sender.run());
+    while live.phase() == Phase::Sending {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    for &sequence in &sequences {
+        orders_in
+            .push(OrderArrival {
+                rx_ns,
+                sequence: Some(sequence),
+                symbol: None,
+            })
+            .unwrap();
+    }
+    live.gateway_finished.store(true, Ordering::Release);
+    let outcome = sending.join().unwrap();
+    assert_eq!(
+        outcome.counts.triggers,
+        sequences.len() as u64,
+        "{:?}",
+        outcome.counts
+    );
+    assert_eq!(
+        outcome.counts.matched,
+        sequences.len() as u64,
+        "{:?}",
+        outcome.counts
+    );
+    assert_eq!(outcome.counts.negative, 0, "{:?}", outcome.counts);
+    assert_eq!(outcome.stats.unstamped_datagrams, 0);
+    wire_collector
+        .finish::<ticklab::stats::StatsError>(outcome.wire, now + 1_000_000_000, |_| Ok(()))
+        .unwrap();
+    let total = wire_collector.total();
+    assert_eq!(total.len(), sequences.len() as u64);
+    // The histogram keeps 3 significant digits: 7 000 ns is its bucket 7000..7003.
+    assert!(
+        total.equivalent(total.min(), WIRE_NS) && total.equivalent(total.max(), WIRE_NS),
+        "wire samples from {} to {} ns, all should be {WIRE_NS}",
+        total.min(),
+        total.max()
+    );
 }

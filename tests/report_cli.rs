@@ -363,7 +363,7 @@ fn compare_tells_a_slower_dut_from_a_rerun() {
     let p50 = &json["comparison"]["percentiles"][0];
     assert_eq!(p50["name"], "p50");
     assert_eq!(p50["judgement"], "regression");
-    assert!(p50["delta_ns"].as_i64().unwrap() >= 1_900_000, "{p50}");
+    assert!(p50["delta_ns"].as_i64().unwrap() > 0, "{p50}");
     // The DUT command differs, and the comparison says so.
     let warnings = json["warnings"].to_string();
     assert!(warnings.contains("DUT command differs"), "{warnings}");

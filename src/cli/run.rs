@@ -53,8 +53,9 @@ pub struct RunArgs {
 pub const INCOMPLETE: u8 = 1;
 /// Exit status of a run stopped by Ctrl-C (128 + SIGINT).
 pub const INTERRUPTED: u8 = 130;
-/// The DUT never became ready (sysexits EX_UNAVAILABLE).
-pub const DUT_UNAVAILABLE: u8 = 69;
+/// The DUT never became ready, ptp4l was not in sync when required, or the feed's
+/// port could not be opened here (sysexits EX_UNAVAILABLE).
+pub const UNAVAILABLE: u8 = 69;
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.print_default_spec {
@@ -134,16 +135,21 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Err(e @ LabError::DutNotReady { .. }) => {
             eprintln!("ticklab: {e}");
             eprintln!("ticklab: what the run wrote is in {}", dir.display());
-            return Ok(ExitCode::from(DUT_UNAVAILABLE));
+            return Ok(ExitCode::from(UNAVAILABLE));
         }
         Err(e @ LabError::ClockNotReady(_)) => {
             eprintln!("ticklab: {e}");
             eprintln!("ticklab: what the run wrote is in {}", dir.display());
-            return Ok(ExitCode::from(DUT_UNAVAILABLE));
+            return Ok(ExitCode::from(UNAVAILABLE));
         }
         Err(e @ LabError::Unsupported { .. }) => {
             eprintln!("ticklab: what the run wrote is in {}", dir.display());
             return Err(UsageError(e.to_string()).into());
+        }
+        Err(e @ LabError::PortUnavailable { .. }) => {
+            eprintln!("ticklab: {e}");
+            eprintln!("ticklab: what the run wrote is in {}", dir.display());
+            return Ok(ExitCode::from(UNAVAILABLE));
         }
         Err(LabError::CancelledBeforeStart) => {
             eprintln!("ticklab: interrupted before the feed started");

@@ -156,9 +156,10 @@ pub struct CaptureSpec {
 }
 
 /// Where a capture's datagrams are sent, instead of the network side's values. A
-/// field left out keeps `network.feed_group`, `network.feed_port`, and the group's
-/// multicast MAC (01:00:5e + its low 23 bits) or `network.feed_dst_mac`. The MAC
-/// matters to the frame backends only.
+/// field left out keeps `network.feed_group` and `network.feed_port`; a left-out MAC
+/// is the destination group's multicast MAC (01:00:5e + its low 23 bits), or
+/// `network.feed_dst_mac` for a unicast destination. The MAC matters to the frame
+/// backends only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rewrite {
@@ -244,7 +245,9 @@ pub enum Timestamps {
     Hardware,
     /// Kernel software timestamps (`SO_TIMESTAMPING`).
     Software,
-    /// The CPU's time-stamp counter, read in user space.
+    /// A user-space clock read at the send (`CLOCK_REALTIME`, from the TSC through
+    /// the vDSO where the kernel's clock source is `tsc`); the order session keeps
+    /// kernel stamps.
     Tsc,
 }
 

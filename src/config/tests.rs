@@ -650,7 +650,17 @@ fn errors_name_the_origin_the_key_and_what_is_valid() {
         (
             None,
             vec!["network.backend=af_packet", "network.feed_group=198.18.0.2"],
-            "--set: network.feed_group = \"198.18.0.2\": expected a multicast group, or network.feed_dst_mac set with a unicast address: the af_packet backend builds whole frames and needs the destination's MAC (`ip neigh` shows it)".into(),
+            "--set: network.feed_group = \"198.18.0.2\": expected a multicast group, or a unicast address with network.feed_dst_mac (or feed.rewrite.dst_mac) set: the af_packet backend builds whole frames and needs the destination's MAC (`ip neigh` shows it)".into(),
+        ),
+        (
+            None,
+            vec![
+                "feed.source=capture",
+                "feed.path=Cargo.toml",
+                "network.backend=af_packet",
+                "feed.rewrite.dst_ip=198.18.0.9",
+            ],
+            "--set: feed.rewrite.dst_ip = \"198.18.0.9\": expected a multicast group, or a unicast address with network.feed_dst_mac (or feed.rewrite.dst_mac) set: the af_packet backend builds whole frames and needs the destination's MAC (`ip neigh` shows it)".into(),
         ),
         (None, vec!["dut.command=[]"], "--set: dut.command = []: expected a program and its arguments, the program not empty".into()),
         (

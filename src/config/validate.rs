@@ -256,12 +256,23 @@ fn network(spec: &RunSpec) -> Result<(), Problem> {
             "an interface or EAL port name, not empty",
         ));
     }
-    if frames && !n.feed_group.is_multicast() && n.feed_dst_mac.is_none() {
+    // The frames' destination MAC: a multicast group has its own; a unicast
+    // destination (the network's, or a capture's rewrite) needs one given.
+    let rewrite = match &spec.feed {
+        FeedSpec::Capture(c) => c.rewrite,
+        FeedSpec::Synthetic(_) => super::Rewrite::default(),
+    };
+    let (key, destination) = match rewrite.dst_ip {
+        Some(ip) => ("feed.rewrite.dst_ip", ip),
+        None => ("network.feed_group", n.feed_group),
+    };
+    let has_mac = rewrite.dst_mac.is_some() || n.feed_dst_mac.is_some();
+    if frames && !destination.is_multicast() && !has_mac {
         return Err(problem(
-            "network.feed_group",
-            quoted(&n.feed_group.to_string()),
+            key,
+            quoted(&destination.to_string()),
             format!(
-                "a multicast group, or network.feed_dst_mac set with a unicast address: the {} backend builds whole frames and needs the destination's MAC (`ip neigh` shows it)",
+                "a multicast group, or a unicast address with network.feed_dst_mac (or feed.rewrite.dst_mac) set: the {} backend builds whole frames and needs the destination's MAC (`ip neigh` shows it)",
                 n.backend.name()
             ),
         ));

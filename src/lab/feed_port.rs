@@ -22,7 +22,10 @@
 //! a difference of two stamps of one clock, is that clock's own.
 //!
 //! Opening may fail in many ways (privileges, a missing interface, EAL); each error
-//! names the key and what would be valid. Nothing here is on the hot path.
+//! names the key and what would be valid. Nothing here is on the hot path. It must
+//! never hand the run a plan whose two ends are in different clocks without saying
+//! so in the plan's name (`user_tx+kernel_software_rx`), and never fall back from
+//! what a spec requires: only `auto` degrades.
 //!
 //! ```
 //! use ticklab::config::{Backend, Timestamps};
@@ -30,9 +33,9 @@
 //! use ticklab::time::phc::TsInfo;
 //! // A veth: software stamps both ways, no PHC.
 //! let veth = TsInfo::new("veth0", None, 0x1a, 0, 0);
-//! let (plan, _why) = plan_stamps(Backend::AfPacket, Timestamps::Auto, Some(&veth)).unwrap();
+//! let (plan, _why) = plan_stamps(Backend::AfPacket, Timestamps::Auto, Some(&veth), None).unwrap();
 //! assert_eq!(plan, StampPlan::KernelSoftware);
-//! let refused = plan_stamps(Backend::AfPacket, Timestamps::Hardware, Some(&veth)).unwrap_err();
+//! let refused = plan_stamps(Backend::AfPacket, Timestamps::Hardware, Some(&veth), None).unwrap_err();
 //! assert!(refused.contains("veth0"), "{refused}");
 //! ```
 
@@ -78,11 +81,14 @@ impl StampPlan {
 /// What `network.timestamps` comes to on `backend`, with the reason; or why it
 /// cannot be had, naming the interface and what it offers. `info` is the frame
 /// interface's capabilities (`ETHTOOL_GET_TS_INFO`); `None` for the socket backend
-/// and DPDK, whose ports the kernel does not stamp.
+/// and DPDK, whose ports the kernel does not stamp. `orders_elsewhere` says why the
+/// order session would not arrive through that interface (the gateway listens on
+/// another one), when it would not: NIC stamps need both ends on one NIC's clock.
 pub fn plan_stamps(
     backend: Backend,
     requested: Timestamps,
     info: Option<&TsInfo>,
+    orders_elsewhere: Option<&str>,
 ) -> Result<(StampPlan, String), String> {
     match backend {
         Backend::Uring => match requested {
@@ -105,16 +111,22 @@ pub fn plan_stamps(
             };
             let choice = phc::best_source(info);
             let iface = &info.iface;
-            let software = !matches!(choice.source, TimestampSource::None);
-            match (requested, choice.source) {
-                (Timestamps::Hardware | Timestamps::Auto, TimestampSource::Hardware { phc_index }) => Ok((
+            let software = info.stamps_software_both_ways();
+            // Hardware stamps the lab can use: the NIC has them, and the orders come
+            // in through it.
+            let hardware = match (choice.source, orders_elsewhere) {
+                (TimestampSource::Hardware { phc_index }, None) => Ok(phc_index),
+                (TimestampSource::Hardware { phc_index }, Some(elsewhere)) => Err(format!(
+                    "{iface} stamps in hardware (/dev/ptp{phc_index}), but {elsewhere}, so the orders' stamps would not be in its clock"
+                )),
+                _ => Err(format!("{iface} cannot stamp in hardware: {}", choice.reason)),
+            };
+            match (requested, hardware) {
+                (Timestamps::Hardware | Timestamps::Auto, Ok(phc_index)) => Ok((
                     StampPlan::NicHardware { phc_index },
                     format!("{iface}: NIC hardware stamps in /dev/ptp{phc_index} both ways (feed TX from the AF_PACKET error queue, order RX on the TCP session): {}", choice.reason),
                 )),
-                (Timestamps::Hardware, _) => Err(format!(
-                    "{iface} cannot stamp in hardware: {}",
-                    choice.reason
-                )),
+                (Timestamps::Hardware, Err(why)) => Err(why),
                 (Timestamps::Auto | Timestamps::Software, _) if software => Ok((
                     StampPlan::KernelSoftware,
                     format!("{iface}: kernel software stamps both ways (feed TX from the AF_PACKET error queue, order RX on the TCP session): {}", choice.reason),
@@ -186,33 +198,119 @@ pub struct OpenError {
     pub key: &'static str,
     pub value: String,
     pub why: String,
+    /// The spec asks for what cannot be (a usage error), or this host could not
+    /// give it now (privileges, a driver, memory).
+    pub unavailable: bool,
 }
 
 impl OpenError {
+    /// The spec asks for something this interface or backend cannot give.
     fn new(key: &'static str, value: impl Into<String>, why: impl Into<String>) -> OpenError {
         OpenError {
             key,
             value: value.into(),
             why: why.into(),
+            unavailable: false,
+        }
+    }
+
+    /// The spec is sound, but this host could not open the port now.
+    fn unavailable(
+        key: &'static str,
+        value: impl Into<String>,
+        why: impl Into<String>,
+    ) -> OpenError {
+        OpenError {
+            unavailable: true,
+            ..OpenError::new(key, value, why)
         }
     }
 }
 
-/// The stamps `network` will get, and why, or why it cannot get what it asks for:
-/// [`plan_stamps`] on the interface the spec names, before anything opens.
-pub fn check(network: &NetworkSpec) -> Result<(StampPlan, String), OpenError> {
-    let info = match network.backend {
+/// The stamps a run will take, decided before anything opens (and before a
+/// results directory exists), with the frame interface it resolved.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub stamps: StampPlan,
+    /// Which stamps, from where, and why: `env.json`'s `timestamp_source`.
+    pub source: String,
+    /// `af_packet`'s interface: `network.interface`, or the one holding
+    /// `network.feed_iface_addr`.
+    pub interface: Option<String>,
+}
+
+/// The plan for `network`: [`plan_stamps`] on the interface the spec names, or why
+/// it cannot have what it asks for.
+pub fn check(network: &NetworkSpec) -> Result<Plan, OpenError> {
+    match network.backend {
         Backend::AfPacket => {
             let iface = af_packet_interface(network)?;
-            Some(
-                phc::ts_info(&iface)
-                    .map_err(|e| OpenError::new("network.interface", iface, e.to_string()))?,
+            let info = phc::ts_info(&iface)
+                .map_err(|e| OpenError::new("network.interface", iface.clone(), e.to_string()))?;
+            let elsewhere = orders_elsewhere(network, &iface);
+            let (stamps, source) = plan_stamps(
+                network.backend,
+                network.timestamps,
+                Some(&info),
+                elsewhere.as_deref(),
             )
+            .map_err(|why| timestamps_error(network, why))?;
+            Ok(Plan {
+                stamps,
+                source,
+                interface: Some(iface),
+            })
         }
-        Backend::Uring | Backend::Dpdk => None,
+        Backend::Uring | Backend::Dpdk => {
+            if network.backend == Backend::Dpdk {
+                #[cfg(not(feature = "dpdk"))]
+                return Err(without_dpdk(network));
+                #[cfg(feature = "dpdk")]
+                if network.feed_iface_addr.is_loopback() {
+                    return Err(OpenError::new(
+                        "network.feed_iface_addr",
+                        network.feed_iface_addr.to_string(),
+                        "the address the DPDK port's frames carry as their source, on the link they leave by (not loopback: a DUT's kernel drops such frames)",
+                    ));
+                }
+            }
+            let (stamps, source) = plan_stamps(network.backend, network.timestamps, None, None)
+                .map_err(|why| timestamps_error(network, why))?;
+            Ok(Plan {
+                stamps,
+                source,
+                interface: None,
+            })
+        }
+    }
+}
+
+/// Why the order session would not arrive through `iface`, if it would not: the
+/// gateway listens on every address, or on one of another interface. (A DUT on
+/// this host reaches any local address over `lo`; the run then finds its reads
+/// without NIC stamps and says so.)
+fn orders_elsewhere(network: &NetworkSpec, iface: &str) -> Option<String> {
+    let listen = network.gateway_listen;
+    let std::net::IpAddr::V4(ip) = listen.ip() else {
+        return Some(format!("the order gateway listens on {listen}, not IPv4"));
     };
-    plan_stamps(network.backend, network.timestamps, info.as_ref())
-        .map_err(|why| timestamps_error(network, why))
+    if ip.is_unspecified() {
+        return Some(format!(
+            "network.gateway_listen {listen} takes orders on every interface (listen on {iface}'s address)"
+        ));
+    }
+    match crate::nic::interface_with_ipv4(ip) {
+        Ok(Some(name)) if name == iface => None,
+        Ok(Some(name)) => Some(format!(
+            "network.gateway_listen {listen} is on {name}, not {iface}"
+        )),
+        Ok(None) => Some(format!(
+            "no interface here holds network.gateway_listen's address {ip}"
+        )),
+        Err(e) => Some(format!(
+            "the interface of network.gateway_listen {listen} is unknown ({e})"
+        )),
+    }
 }
 
 /// `network` with a capture's `feed.rewrite` applied: the feed goes to the
@@ -235,12 +333,13 @@ pub fn with_rewrite(network: &NetworkSpec, rewrite: &Rewrite) -> NetworkSpec {
     rewritten
 }
 
-/// Opens the feed's port for `network`, for payloads up to `max_payload` bytes.
-pub fn open(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, OpenError> {
+/// Opens the feed's port for `network` as `plan` (from [`check`]) says, for
+/// payloads up to `max_payload` bytes.
+pub fn open(network: &NetworkSpec, plan: &Plan, max_payload: usize) -> Result<FeedPort, OpenError> {
     match network.backend {
-        Backend::Uring => open_uring(network, max_payload),
-        Backend::AfPacket => open_af_packet(network, max_payload),
-        Backend::Dpdk => open_dpdk(network, max_payload),
+        Backend::Uring => open_uring(network, plan, max_payload),
+        Backend::AfPacket => open_af_packet(network, plan, max_payload),
+        Backend::Dpdk => open_dpdk(network, plan, max_payload),
     }
 }
 
@@ -252,9 +351,11 @@ fn timestamps_error(network: &NetworkSpec, why: String) -> OpenError {
     )
 }
 
-fn open_uring(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, OpenError> {
-    let (plan, source) = plan_stamps(Backend::Uring, network.timestamps, None)
-        .map_err(|why| timestamps_error(network, why))?;
+fn open_uring(
+    network: &NetworkSpec,
+    plan: &Plan,
+    max_payload: usize,
+) -> Result<FeedPort, OpenError> {
     let feed_addr = network.feed_addr();
     let mut config = if feed_addr.ip().is_multicast() {
         UdpPortConfig::multicast(feed_addr, network.feed_iface_addr)
@@ -264,7 +365,7 @@ fn open_uring(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, Ope
     config.max_datagram = max_payload;
     config.burst = BURST as u32;
     let (port, control) = UdpPort::open(config).map_err(|e| {
-        OpenError::new(
+        OpenError::unavailable(
             "network.feed_iface_addr",
             network.feed_iface_addr.to_string(),
             format!("cannot open the feed's UDP socket to {feed_addr}: {e}"),
@@ -275,8 +376,8 @@ fn open_uring(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, Ope
         control: Box::new(control),
         framing: Framing::Datagram,
         clocks: RunClocks {
-            plan,
-            source,
+            plan: plan.stamps,
+            source: plan.source.clone(),
             tx_to_realtime_ns: 0,
             tx_at_send: false,
             rx: RxStamps::SOFTWARE,
@@ -288,19 +389,40 @@ fn open_uring(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, Ope
 
 /// The interface `af_packet` sends on: `network.interface`, else the one holding
 /// `network.feed_iface_addr`.
+/// The frames carry `network.feed_iface_addr` as their source, so a named interface
+/// must hold it (a DUT's kernel drops frames from an address that is not there).
 fn af_packet_interface(network: &NetworkSpec) -> Result<String, OpenError> {
-    if let Some(name) = &network.interface {
-        return Ok(name.clone());
-    }
     let addr = network.feed_iface_addr;
-    match crate::nic::interface_with_ipv4(addr) {
+    let holder = crate::nic::interface_with_ipv4(addr);
+    if let Some(name) = &network.interface {
+        return match holder {
+            Ok(Some(holder)) if holder == *name => Ok(name.clone()),
+            Ok(other) => Err(OpenError::new(
+                "network.feed_iface_addr",
+                addr.to_string(),
+                format!(
+                    "an address of network.interface {name} (the feed's frames carry it as their source; {})",
+                    match other {
+                        Some(holder) => format!("{addr} is on {holder}"),
+                        None => format!("no interface here holds {addr}"),
+                    }
+                ),
+            )),
+            Err(e) => Err(OpenError::unavailable(
+                "network.interface",
+                name.clone(),
+                format!("cannot list the interfaces to check it holds network.feed_iface_addr {addr}: {e}"),
+            )),
+        };
+    }
+    match holder {
         Ok(Some(name)) => Ok(name),
         Ok(None) => Err(OpenError::new(
             "network.interface",
             "(absent)",
             format!("no interface in this network namespace holds network.feed_iface_addr {addr}: name the interface to send on (`ip -br addr` lists them)"),
         )),
-        Err(e) => Err(OpenError::new(
+        Err(e) => Err(OpenError::unavailable(
             "network.interface",
             "(absent)",
             format!("cannot list the interfaces to find the one holding {addr} ({e}): name it"),
@@ -309,7 +431,9 @@ fn af_packet_interface(network: &NetworkSpec) -> Result<String, OpenError> {
 }
 
 /// The feed's frame headers: from `src_mac` and `network.feed_iface_addr` to the
-/// feed's group (its multicast MAC, or `network.feed_dst_mac`).
+/// feed's group (its multicast MAC, or `network.feed_dst_mac`). The UDP checksum is
+/// left zero ("none", as most market-data feeds send it): computing it would be a
+/// pass over every payload on the send thread.
 fn feed_template(network: &NetworkSpec, src_mac: [u8; 6]) -> Result<UdpFrameTemplate, OpenError> {
     let group = network.feed_group;
     let dst_mac = match network.feed_dst_mac {
@@ -337,62 +461,78 @@ fn feed_template(network: &NetworkSpec, src_mac: [u8; 6]) -> Result<UdpFrameTemp
             ttl: FEED_TTL,
             dscp: 0,
         },
-        true,
+        false,
     ))
 }
 
-fn open_af_packet(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, OpenError> {
-    let iface = af_packet_interface(network)?;
-    let iface_error = |why: String| OpenError::new("network.interface", iface.clone(), why);
-    let info = phc::ts_info(&iface).map_err(|e| iface_error(e.to_string()))?;
-    let (plan, source) = plan_stamps(Backend::AfPacket, network.timestamps, Some(&info))
-        .map_err(|why| timestamps_error(network, why))?;
+fn open_af_packet(
+    network: &NetworkSpec,
+    plan: &Plan,
+    max_payload: usize,
+) -> Result<FeedPort, OpenError> {
+    let iface = match &plan.interface {
+        Some(iface) => iface.clone(),
+        None => af_packet_interface(network)?,
+    };
+    let iface_error = |why: String| OpenError::unavailable("network.interface", iface.clone(), why);
     let src_mac = crate::nic::interface_mac(&iface)
-        .map_err(|e| iface_error(format!("cannot read its MAC address: {e}")))?;
+        .map_err(|e| iface_error(format!("cannot read its Ethernet address: {e}")))?;
     let template = feed_template(network, src_mac)?;
-    let hardware = matches!(plan, StampPlan::NicHardware { .. });
+    let mut stamps = plan.stamps;
+    let mut source = plan.source.clone();
     let config = AfPacketConfig {
-        hardware_timestamps: hardware,
+        hardware_timestamps: matches!(stamps, StampPlan::NicHardware { .. }),
+        // The user clock is read before each send; the port's stamps would go unused.
+        tx_timestamps: stamps != StampPlan::UserClock,
         ..AfPacketConfig::new(iface.clone())
     };
     let (port, control) = AfPacketPort::open(config).map_err(|e| iface_error(e.to_string()))?;
     let frame_len = template.header_len() + max_payload;
     if frame_len > port.max_frame_len(false) {
-        return Err(iface_error(format!(
-            "the feed's largest datagram makes {frame_len}-byte frames, above the {} bytes its MTU allows",
-            port.max_frame_len(false)
-        )));
+        return Err(OpenError::new(
+            "network.interface",
+            iface.clone(),
+            format!(
+                "an interface whose MTU takes the feed's largest datagram: its frames are {frame_len} bytes, above the {} bytes {iface} allows",
+                port.max_frame_len(false)
+            ),
+        ));
     }
     let mut rx = RxStamps::SOFTWARE;
     let mut tx_to_realtime_ns = 0;
     let mut phc = None;
-    if let StampPlan::NicHardware { phc_index } = plan {
-        if !control.hardware_stamping().is_enabled() {
-            return Err(timestamps_error(
-                network,
-                format!(
-                    "{iface} offers hardware stamps, but {}",
-                    control.hardware_stamping()
-                ),
+    if let StampPlan::NicHardware { phc_index } = stamps {
+        let stamping = control.hardware_stamping();
+        if stamping.is_enabled() {
+            let offset = phc_to_realtime_ns(phc_index)
+                .map_err(|why| OpenError::unavailable("network.timestamps", "\"hardware\"", why))?;
+            rx = RxStamps {
+                domain: ClockDomain::NicHardware,
+                to_realtime_ns: offset,
+            };
+            tx_to_realtime_ns = offset;
+            phc = Some((phc_index, offset));
+        } else if network.timestamps == Timestamps::Auto {
+            // The port fell back to software stamps; so does the run.
+            stamps = StampPlan::KernelSoftware;
+            source = format!("{iface}: kernel software stamps both ways: the NIC could stamp in hardware, but {stamping}");
+        } else {
+            return Err(OpenError::unavailable(
+                "network.timestamps",
+                "\"hardware\"",
+                format!("{iface} offers hardware stamps, but {stamping}"),
             ));
         }
-        let offset = phc_to_realtime_ns(phc_index).map_err(|why| timestamps_error(network, why))?;
-        rx = RxStamps {
-            domain: ClockDomain::NicHardware,
-            to_realtime_ns: offset,
-        };
-        tx_to_realtime_ns = offset;
-        phc = Some((phc_index, offset));
     }
     Ok(FeedPort {
         port: OpenPort::AfPacket(port),
         control: Box::new(control),
         framing: Framing::Ethernet(template),
         clocks: RunClocks {
-            plan,
+            plan: stamps,
             source,
             tx_to_realtime_ns,
-            tx_at_send: plan == StampPlan::UserClock,
+            tx_at_send: stamps == StampPlan::UserClock,
             rx,
             phc,
         },
@@ -408,11 +548,23 @@ pub fn phc_to_realtime_ns(phc_index: u16) -> Result<i64, String> {
     Ok(-estimate.phc_minus_realtime.0)
 }
 
+/// The EAL arguments for `device` when `network.dpdk_args` is absent: a virtual
+/// device by its name (`net_null0`), else the PCI port allowed by its address.
+pub fn default_dpdk_args(device: &str) -> String {
+    if device.starts_with("net_") {
+        format!("--vdev={device}")
+    } else {
+        format!("-a {device}")
+    }
+}
+
 #[cfg(feature = "dpdk")]
-fn open_dpdk(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, OpenError> {
+fn open_dpdk(
+    network: &NetworkSpec,
+    plan: &Plan,
+    max_payload: usize,
+) -> Result<FeedPort, OpenError> {
     use crate::nic::dpdk::{ClockPreference, DpdkPort, DpdkPortConfig, Eal, EalConfig};
-    let (plan, source) = plan_stamps(Backend::Dpdk, network.timestamps, None)
-        .map_err(|why| timestamps_error(network, why))?;
     let device = network.interface.clone().ok_or_else(|| {
         OpenError::new(
             "network.interface",
@@ -420,13 +572,16 @@ fn open_dpdk(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, Open
             "with backend = \"dpdk\", the EAL port to send on, like \"net_af_packet0\"",
         )
     })?;
-    let eal_config = match &network.dpdk_args {
-        Some(args) => EalConfig::parse(args),
-        None => EalConfig::virtual_devices([device.as_str()]),
+    let (args, args_shown) = match &network.dpdk_args {
+        Some(args) => (args.clone(), format!("{args:?}")),
+        None => {
+            let args = default_dpdk_args(&device);
+            let shown = format!("(absent: {args:?} for network.interface {device:?})");
+            (args, shown)
+        }
     };
-    let args_shown = network.dpdk_args.clone().unwrap_or_default();
-    let eal = Eal::init(&eal_config)
-        .map_err(|e| OpenError::new("network.dpdk_args", args_shown.clone(), e.to_string()))?;
+    let eal = Eal::init(&EalConfig::parse(&args))
+        .map_err(|e| OpenError::unavailable("network.dpdk_args", args_shown, e.to_string()))?;
     let config = DpdkPortConfig {
         // The TX time is read before each send (tx_at_send): the port's own stamps,
         // taken after it, would go unused.
@@ -435,7 +590,7 @@ fn open_dpdk(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, Open
         ..DpdkPortConfig::new(device.clone())
     };
     let (mut queues, control) = DpdkPort::open(&eal, &config)
-        .map_err(|e| OpenError::new("network.interface", device.clone(), e.to_string()))?;
+        .map_err(|e| OpenError::unavailable("network.interface", device.clone(), e.to_string()))?;
     let port = queues.remove(0);
     let template = feed_template(network, control.mac())?;
     let frame_len = template.header_len() + max_payload;
@@ -444,7 +599,7 @@ fn open_dpdk(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, Open
             "network.interface",
             device,
             format!(
-                "the feed's largest datagram makes {frame_len}-byte frames, above the {} bytes the port takes",
+                "a port that takes the feed's largest datagram: its frames are {frame_len} bytes, above the {} bytes the port takes",
                 port.max_frame()
             ),
         ));
@@ -455,8 +610,8 @@ fn open_dpdk(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, Open
         control: Box::new(control),
         framing: Framing::Ethernet(template),
         clocks: RunClocks {
-            plan,
-            source,
+            plan: plan.stamps,
+            source: plan.source.clone(),
             tx_to_realtime_ns: 0,
             tx_at_send: true,
             rx: RxStamps::SOFTWARE,
@@ -467,15 +622,24 @@ fn open_dpdk(network: &NetworkSpec, max_payload: usize) -> Result<FeedPort, Open
 }
 
 #[cfg(not(feature = "dpdk"))]
-fn open_dpdk(network: &NetworkSpec, _max_payload: usize) -> Result<FeedPort, OpenError> {
-    Err(OpenError::new(
+fn open_dpdk(
+    network: &NetworkSpec,
+    _plan: &Plan,
+    _max_payload: usize,
+) -> Result<FeedPort, OpenError> {
+    Err(without_dpdk(network))
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn without_dpdk(network: &NetworkSpec) -> OpenError {
+    OpenError::new(
         "network.backend",
-        "dpdk",
+        "\"dpdk\"",
         format!(
-            "this ticklab was built without DPDK (for {}); build it with `cargo build --release --features dpdk` (needs libdpdk-dev, dpdk-dev, clang; lab-scripts/setup installs them)",
+            "a backend this build has: it was built without DPDK (for {}); build with `cargo build --release --features dpdk` (needs libdpdk-dev, dpdk-dev, clang; lab-scripts/setup installs them)",
             network.interface.as_deref().unwrap_or("the DPDK port")
         ),
-    ))
+    )
 }
 
 #[cfg(test)]
@@ -507,7 +671,8 @@ mod tests {
 
     #[test]
     fn af_packet_takes_hardware_then_software_then_the_user_clock() {
-        let plan = |t, info: TsInfo| plan_stamps(Backend::AfPacket, t, Some(&info)).map(|(p, _)| p);
+        let plan =
+            |t, info: TsInfo| plan_stamps(Backend::AfPacket, t, Some(&info), None).map(|(p, _)| p);
         assert_eq!(
             plan(Timestamps::Auto, stamping_nic()),
             Ok(StampPlan::NicHardware { phc_index: 0 })
@@ -538,7 +703,7 @@ mod tests {
     #[test]
     fn a_required_source_the_interface_lacks_is_refused_naming_it_and_its_offer() {
         let refused =
-            plan_stamps(Backend::AfPacket, Timestamps::Hardware, Some(&veth())).unwrap_err();
+            plan_stamps(Backend::AfPacket, Timestamps::Hardware, Some(&veth()), None).unwrap_err();
         assert_eq!(
             refused,
             "veth0 cannot stamp in hardware: offers \
@@ -549,6 +714,7 @@ mod tests {
             Backend::AfPacket,
             Timestamps::Hardware,
             Some(&ptp_only_nic()),
+            None,
         )
         .unwrap_err();
         assert!(refused.contains("enp2s0"), "{refused}");
@@ -557,6 +723,7 @@ mod tests {
             Backend::AfPacket,
             Timestamps::Software,
             Some(&no_tx_software()),
+            None,
         )
         .unwrap_err();
         assert!(
@@ -565,9 +732,79 @@ mod tests {
         );
     }
 
+    /// Hardware TX and RX stamps, raw, and software RX; no software TX stamps.
+    fn no_software_tx_nic() -> TsInfo {
+        TsInfo::new("enp3s0", Some(2), 0x5d, 0b11, 0b11)
+    }
+
+    #[test]
+    fn nic_stamps_need_the_orders_on_the_same_nic_and_software_needs_both_ways() {
+        let elsewhere = Some("network.gateway_listen 10.0.0.1:0 is on eth1, not enp1s0");
+        let refused = plan_stamps(
+            Backend::AfPacket,
+            Timestamps::Hardware,
+            Some(&stamping_nic()),
+            elsewhere,
+        )
+        .unwrap_err();
+        assert_eq!(
+            refused,
+            "enp1s0 stamps in hardware (/dev/ptp0), but network.gateway_listen 10.0.0.1:0 is on \
+             eth1, not enp1s0, so the orders' stamps would not be in its clock"
+        );
+        let (plan, why) = plan_stamps(
+            Backend::AfPacket,
+            Timestamps::Auto,
+            Some(&stamping_nic()),
+            elsewhere,
+        )
+        .unwrap();
+        assert_eq!(plan, StampPlan::KernelSoftware, "{why}");
+        // Hardware, but no software TX stamps: "software" cannot be had; "auto"
+        // takes the NIC's.
+        let refused = plan_stamps(
+            Backend::AfPacket,
+            Timestamps::Software,
+            Some(&no_software_tx_nic()),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            refused.starts_with("enp3s0 cannot stamp in software"),
+            "{refused}"
+        );
+        assert_eq!(
+            plan_stamps(
+                Backend::AfPacket,
+                Timestamps::Auto,
+                Some(&no_software_tx_nic()),
+                None
+            )
+            .map(|(p, _)| p),
+            Ok(StampPlan::NicHardware { phc_index: 2 })
+        );
+        // With the orders elsewhere too, only the user clock is left.
+        assert_eq!(
+            plan_stamps(
+                Backend::AfPacket,
+                Timestamps::Auto,
+                Some(&no_software_tx_nic()),
+                elsewhere
+            )
+            .map(|(p, _)| p),
+            Ok(StampPlan::UserClock)
+        );
+    }
+
+    #[test]
+    fn default_eal_arguments_name_a_vdev_or_allow_a_pci_port() {
+        assert_eq!(default_dpdk_args("net_null0"), "--vdev=net_null0");
+        assert_eq!(default_dpdk_args("0000:3b:00.0"), "-a 0000:3b:00.0");
+    }
+
     #[test]
     fn sockets_and_dpdk_offer_what_their_paths_can_stamp() {
-        let plan = |b, t| plan_stamps(b, t, None).map(|(p, _)| p);
+        let plan = |b, t| plan_stamps(b, t, None, None).map(|(p, _)| p);
         assert_eq!(
             plan(Backend::Uring, Timestamps::Auto),
             Ok(StampPlan::KernelSoftware)

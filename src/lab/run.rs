@@ -68,6 +68,14 @@ pub enum LabError {
         value: String,
         what: String,
     },
+    /// The spec is sound but the feed's port could not be opened here (privileges,
+    /// a driver, EAL): not a usage error.
+    #[error("the feed's port: {key} = {value}: {why}")]
+    PortUnavailable {
+        key: &'static str,
+        value: String,
+        why: String,
+    },
     #[error("results: {0}")]
     Results(#[from] results::ResultsError),
     #[error("feed: {0}")]
@@ -239,7 +247,7 @@ impl RunHandle {
 
 /// Starts a run of a validated spec.
 pub fn start(spec: RunSpec, options: RunOptions) -> Result<RunHandle, LabError> {
-    check_supported(&spec)?;
+    let plan = check_supported(&spec)?;
     let started_at = SystemTime::now();
     let run_id = results::new_run_id(started_at);
     let dir = match &options.out {
@@ -273,7 +281,7 @@ pub fn start(spec: RunSpec, options: RunOptions) -> Result<RunHandle, LabError> 
                     thread_shared.log(format!("network.cores.control: {e}"));
                 }
             }
-            let result = control(spec, options, dir, run_id, started_at, &thread_shared);
+            let result = control(spec, plan, options, dir, run_id, started_at, &thread_shared);
             thread_shared.set_phase(RunPhase::Done);
             result
         })
@@ -285,8 +293,9 @@ pub fn start(spec: RunSpec, options: RunOptions) -> Result<RunHandle, LabError> 
     })
 }
 
-/// Refuses what this build cannot run yet, naming the key.
-fn check_supported(spec: &RunSpec) -> Result<(), LabError> {
+/// Refuses what this build or host cannot run, naming the key; returns the plan
+/// of the run's stamps.
+fn check_supported(spec: &RunSpec) -> Result<feed_port::Plan, LabError> {
     let allowed = os::allowed_cores();
     let c = &spec.network.cores;
     for (key, core) in [
@@ -304,16 +313,23 @@ fn check_supported(spec: &RunSpec) -> Result<(), LabError> {
     }
     // The timestamps the spec asks for, on the interface it names: refused here,
     // before a results directory exists, when the interface cannot give them.
-    feed_port::check(&spec.network)?;
-    Ok(())
+    Ok(feed_port::check(&spec.network)?)
 }
 
 impl From<feed_port::OpenError> for LabError {
     fn from(e: feed_port::OpenError) -> LabError {
-        LabError::Unsupported {
-            key: e.key,
-            value: e.value,
-            what: e.why,
+        if e.unavailable {
+            LabError::PortUnavailable {
+                key: e.key,
+                value: e.value,
+                why: e.why,
+            }
+        } else {
+            LabError::Unsupported {
+                key: e.key,
+                value: e.value,
+                what: e.why,
+            }
         }
     }
 }
@@ -337,6 +353,7 @@ struct Departure {
 #[allow(clippy::too_many_lines)]
 fn control(
     mut spec: RunSpec,
+    plan: feed_port::Plan,
     options: RunOptions,
     dir: RunDir,
     run_id: String,
@@ -352,10 +369,9 @@ fn control(
         .map_err(|e| LabError::Internal(format!("cannot write the spec as TOML: {e}")))?;
     results::write_atomic(&dir_path, results::SPEC_TOML, spec_text.as_bytes())?;
     let cores_used = cores_used(&spec);
-    let (stamp_plan, stamp_source) = feed_port::check(&spec.network)?;
     let env = HostEnv::collect(
-        stamp_plan.domain_name(),
-        &stamp_source,
+        plan.stamps.domain_name(),
+        &plan.source,
         cores_used.clone(),
         options.argv.clone(),
         started_at,
@@ -444,9 +460,10 @@ fn control(
     } = match &spec.feed {
         FeedSpec::Capture(capture) => feed_port::open(
             &feed_port::with_rewrite(&spec.network, &capture.rewrite),
+            &plan,
             source.max_datagram_len(),
         )?,
-        FeedSpec::Synthetic(_) => feed_port::open(&spec.network, source.max_datagram_len())?,
+        FeedSpec::Synthetic(_) => feed_port::open(&spec.network, &plan, source.max_datagram_len())?,
     };
     shared.log(format!(
         "feed: {port_description}; stamps: {}",
@@ -647,11 +664,17 @@ fn control(
     };
     let send_core = spec.network.cores.send;
     let send_thread = match port {
-        OpenPort::Uring(port) => parts.spawn(port, send_core, || ()),
-        OpenPort::AfPacket(port) => parts.spawn(port, send_core, || ()),
+        OpenPort::Uring(port) => parts.spawn(port, send_core, Arc::clone(shared), || Ok(())),
+        OpenPort::AfPacket(port) => {
+            parts.spawn(port, send_core, Arc::clone(shared), || Ok(()))
+        }
         // DPDK's mempool caches are per lcore: the send thread becomes one.
         #[cfg(feature = "dpdk")]
-        OpenPort::Dpdk(port, eal) => parts.spawn(port, send_core, move || eal.register_thread()),
+        OpenPort::Dpdk(port, eal) => parts.spawn(port, send_core, Arc::clone(shared), move || {
+            eal.register_thread().map_err(|e| {
+                format!("the send thread is not a DPDK lcore ({e}): mempool operations go without a per-lcore cache")
+            })
+        }),
     }
     .map_err(|e| LabError::Internal(format!("cannot start the send thread: {e}")))?;
     *shared
@@ -895,11 +918,21 @@ fn control(
     if end == FeedEnd::Stopped && reasons.is_empty() {
         reasons.push("the feed was stopped early".into());
     }
+    // Stamps that did not come: in kernel software time a read of CLOCK_REALTIME
+    // stands in (a warning); in a NIC's time it would mix two clocks in one figure,
+    // so the run says it is not what it claims (a reason).
+    let domain = clocks.plan.domain_name();
+    let mixed = matches!(clocks.plan, feed_port::StampPlan::NicHardware { .. });
     let tx_unstamped = stats.unstamped_datagrams;
     if tx_unstamped > 0 {
-        warnings.push(format!(
-            "{tx_unstamped} datagrams got no kernel TX stamp; their ticks used the user-space send time"
-        ));
+        let line = format!(
+            "{tx_unstamped} datagrams got no {domain} TX stamp from the port; their ticks used CLOCK_REALTIME read at the send"
+        );
+        if mixed {
+            reasons.push(line)
+        } else {
+            warnings.push(line)
+        }
     }
     let port_stats = port_control.stats();
     if port_stats.tx_failed > 0 {
@@ -910,11 +943,21 @@ fn control(
     }
     let rx_unstamped = unstamped_reads.get();
     if rx_unstamped > 0 {
-        warnings.push(format!(
-            "{rx_unstamped} order-session reads got no kernel RX stamp; stamped at read time"
-        ));
+        let line = if mixed {
+            format!(
+                "{rx_unstamped} order-session reads had no NIC stamp (did the orders arrive through the feed's interface? a DUT on this host reaches it over lo); they were stamped CLOCK_REALTIME at read time"
+            )
+        } else {
+            format!(
+                "{rx_unstamped} order-session reads got no kernel RX stamp; stamped at read time"
+            )
+        };
+        if mixed {
+            reasons.push(line)
+        } else {
+            warnings.push(line)
+        }
     }
-    let domain = clocks.plan.domain_name();
     let summary = Summary {
         run_id: run_id.clone(),
         verdict: if reasons.is_empty() {
@@ -1019,12 +1062,14 @@ struct SenderParts {
 
 impl SenderParts {
     /// Starts `tl-send` over `port`, pinned to `core`, holding what `on_thread`
-    /// returns (made on the thread, kept until it ends) for the run.
+    /// returns (made on the thread, kept until it ends) for the run; its error is
+    /// logged.
     fn spawn<P, G>(
         self,
         port: P,
         core: Option<usize>,
-        on_thread: impl FnOnce() -> G + Send + 'static,
+        shared: Arc<Shared>,
+        on_thread: impl FnOnce() -> Result<G, String> + Send + 'static,
     ) -> std::io::Result<std::thread::JoinHandle<SenderOutcome>>
     where
         P: Port + Send + 'static,
@@ -1048,7 +1093,10 @@ impl SenderParts {
                     let _ = os::pin_current_thread(core);
                 }
                 let _ = os::set_timer_slack_ns(1_000);
-                let _held = on_thread();
+                let held = on_thread();
+                if let Err(e) = &held {
+                    shared.log(e.clone());
+                }
                 sender.run()
             })
     }

@@ -30,6 +30,7 @@ use crate::proto::itch50::{self, Message};
 use crate::proto::moldudp64::Packet;
 use crate::refcore::trigger::TriggerEngine;
 use crate::stats::Recorder;
+use crate::time::shift_ns;
 use crate::wire::UdpFrameTemplate;
 
 use super::os::{monotonic_ns, realtime_ns, wait_step};
@@ -612,6 +613,11 @@ impl<P: Port> Sender<P> {
     /// correlator, expires ticks past their timeout, and ends recorder intervals on
     /// request. `now_rt` is `CLOCK_REALTIME`; `u64::MAX` means "take every order".
     fn service(&mut self, now_rt: u64) -> Result<(), String> {
+        // Frames the kernel could not take at their send (a full buffer) go now,
+        // not with the next datagram, which on a slow feed may be far off.
+        self.port
+            .flush()
+            .map_err(|e| format!("sending the feed: {e}"))?;
         loop {
             let n = self
                 .port
@@ -625,10 +631,7 @@ impl<P: Port> Sender<P> {
                 };
                 match self.records.get_mut(index) {
                     Some(record) if record.id == stamp.id => {
-                        record.tx_ns = Some(
-                            (stamp.stamp.ns as i64).saturating_add(self.cfg.tx_stamp_offset_ns)
-                                as u64,
-                        );
+                        record.tx_ns = Some(shift_ns(stamp.stamp.ns, self.cfg.tx_stamp_offset_ns));
                     }
                     _ => self.stats.unmatched_stamps += 1,
                 }

@@ -66,6 +66,14 @@ pub trait Port {
     /// [`PortStats::tx_failed`]).
     fn poll_tx_timestamps(&mut self, out: &mut [TxTimestamp]) -> Result<usize, Error>;
 
+    /// Hands the device what [`Port::send_burst`] took but the kernel or device
+    /// could not take yet (a full socket buffer), so nothing taken waits for the
+    /// next burst; never blocks. Ports that hand every packet over at once have
+    /// nothing to do.
+    fn flush(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// Receives up to `min(buffers.len(), meta.len())` packets, the `i`-th into
     /// `buffers[i]` described by `meta[i]`, and returns how many; never blocks.
     fn recv_burst(

@@ -110,7 +110,8 @@ pub fn interface_with_ipv4(addr: std::net::Ipv4Addr) -> io::Result<Option<String
 }
 
 /// The Ethernet address of interface `name` (`SIOCGIFHWADDR`), in this thread's
-/// network namespace.
+/// network namespace; an error for an interface that is not Ethernet (or loopback,
+/// whose frames are Ethernet too).
 pub fn interface_mac(name: &str) -> io::Result<[u8; 6]> {
     let bytes = name.as_bytes();
     if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
@@ -138,7 +139,17 @@ pub fn interface_mac(name: &str) -> io::Result<[u8; 6]> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: SIOCGIFHWADDR filled the ifru_hwaddr member of the union.
-    let data = unsafe { request.ifr_ifru.ifru_hwaddr.sa_data };
+    let hwaddr = unsafe { request.ifr_ifru.ifru_hwaddr };
+    if hwaddr.sa_family != libc::ARPHRD_ETHER && hwaddr.sa_family != libc::ARPHRD_LOOPBACK {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{name} is not an Ethernet interface (hardware type {}; `ip link show {name}` shows it): the frame backends send Ethernet frames",
+                hwaddr.sa_family
+            ),
+        ));
+    }
+    let data = hwaddr.sa_data;
     let mut mac = [0u8; 6];
     for (dst, src) in mac.iter_mut().zip(data.iter()) {
         *dst = *src as u8;

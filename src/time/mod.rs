@@ -86,6 +86,13 @@ pub fn realtime_ns() -> u64 {
     read_clock_ns(libc::CLOCK_REALTIME)
 }
 
+/// `ns` moved by `offset_ns` (a fixed offset between two clocks, such as
+/// `CLOCK_REALTIME − PHC`), clamped to `0..=u64::MAX`: the one way a stamp is put
+/// in another clock's timeline.
+pub fn shift_ns(ns: u64, offset_ns: i64) -> u64 {
+    (i128::from(ns) + i128::from(offset_ns)).clamp(0, i128::from(u64::MAX)) as u64
+}
+
 /// A clock domain, as a zero-sized type.
 pub trait Domain: Copy + Eq + fmt::Debug + sealed::Sealed {
     /// Short name for logs and JSON.
@@ -295,6 +302,21 @@ pub enum Error {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn shift_moves_by_the_offset_and_clamps_at_the_ends() {
+        assert_eq!(
+            shift_ns(5_000_000_000, 1_700_000_000_000_000_000),
+            1_700_000_005_000_000_000
+        );
+        assert_eq!(
+            shift_ns(1_700_000_005_000_000_000, -1_700_000_000_000_000_000),
+            5_000_000_000
+        );
+        assert_eq!(shift_ns(10, -11), 0);
+        assert_eq!(shift_ns(u64::MAX - 1, 2), u64::MAX);
+    }
+
     use super::*;
 
     #[test]

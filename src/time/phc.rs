@@ -973,6 +973,12 @@ impl TsInfo {
             .map(|n| PathBuf::from(format!("/dev/ptp{n}")))
     }
 
+    /// The kernel stamps its packets in software both ways and reports those stamps
+    /// (`software-transmit`, `software-receive`, `software-system-clock`).
+    pub fn stamps_software_both_ways(&self) -> bool {
+        self.so_timestamping.contains(SOFTWARE_NEEDS)
+    }
+
     /// Its PHC index, or an error naming the interface and what it offers instead.
     pub fn require_phc(&self) -> Result<u16, Error> {
         self.phc_index.ok_or_else(|| Error::NoPhcForInterface {

@@ -97,7 +97,7 @@ impl RxStamps {
     }
 
     fn to_realtime(self, ns: u64) -> u64 {
-        (ns as i64).saturating_add(self.to_realtime_ns).max(0) as u64
+        crate::time::shift_ns(ns, self.to_realtime_ns)
     }
 }
 

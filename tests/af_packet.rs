@@ -727,3 +727,28 @@ fn frames_longer_than_the_linear_part_arrive_whole() {
     assert_counted_as_sent(&a_control, &frames);
     drop(link);
 }
+
+#[test]
+fn a_send_only_port_receives_nothing_while_frames_arrive() {
+    require_root_and_ip("af_packet");
+    let link = link('o');
+    let (mut a, _) = open_in(&link.a, AfPacketConfig::new(link.a_veth.clone()));
+    let (mut b, _) = open_in(&link.b, AfPacketConfig::new(link.b_veth.clone()));
+    let (mut send_only, send_only_control) = open_in(
+        &link.b,
+        AfPacketConfig {
+            rx: false,
+            ..AfPacketConfig::new(link.b_veth.clone())
+        },
+    );
+    let frames = frames_from_a(1_000);
+    let (at_b, _) = send_a_to_b(&mut a, &mut b, Receiver::new(), &frames, false);
+    assert_all_arrived_in_order("B", &at_b.ours, &frames, ClockDomain::KernelSoftware);
+    // Every frame reached B's interface; the send-only port on it got none.
+    let mut buffer = vec![0u8; 2048];
+    let mut buffers: Vec<&mut [u8]> = vec![buffer.as_mut_slice()];
+    let mut meta = [RxMeta::default()];
+    assert_eq!(send_only.recv_burst(&mut buffers, &mut meta).unwrap(), 0);
+    assert_eq!(send_only_control.stats().rx_packets, 0);
+    drop(link);
+}

@@ -484,6 +484,9 @@ fn open_af_packet(
         hardware_timestamps: matches!(stamps, StampPlan::NicHardware { .. }),
         // The user clock is read before each send; the port's stamps would go unused.
         tx_timestamps: stamps != StampPlan::UserClock,
+        // The feed only leaves: a receiving packet socket would copy every frame of
+        // the order session into its ring on the orders' own path.
+        rx: false,
         ..AfPacketConfig::new(iface.clone())
     };
     let (port, control) = AfPacketPort::open(config).map_err(|e| iface_error(e.to_string()))?;

@@ -258,6 +258,10 @@ pub struct AfPacketConfig {
     pub rx_retire_timeout_ms: u32,
     /// TX ring slots: a power of two, 16 to 65536.
     pub tx_frames: u32,
+    /// Receive at all. A send-only port (the lab's feed) leaves its RX socket bound
+    /// to no protocol: the kernel then hands it no frame, and the interface's
+    /// traffic (the order session) pays for no copy into a ring nobody reads.
+    pub rx: bool,
 }
 
 impl AfPacketConfig {
@@ -273,6 +277,7 @@ impl AfPacketConfig {
             rx_block_count: 32,
             rx_retire_timeout_ms: 1,
             tx_frames: 512,
+            rx: true,
         }
     }
 
@@ -1210,8 +1215,8 @@ impl AfPacketPort {
             config.rx_block_size as usize * config.rx_block_count as usize,
         )
         .map_err(io_error("mmap(PACKET_RX_RING)"))?;
-        bind_to(&rx_socket, ifindex, libc::ETH_P_ALL as u16)
-            .map_err(io_error("bind(RX socket, ETH_P_ALL)"))?;
+        let rx_protocol = if config.rx { libc::ETH_P_ALL as u16 } else { 0 };
+        bind_to(&rx_socket, ifindex, rx_protocol).map_err(io_error("bind(RX socket)"))?;
 
         let counters = Arc::new(Counters::default());
         let port = AfPacketPort {

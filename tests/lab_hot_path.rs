@@ -182,6 +182,7 @@ fn send_loop_allocates_nothing(framing: Framing) {
                 rx_ns: 1 << 62,
                 sequence: Some(sequence * 7),
                 symbol: (sequence % 3 == 0).then_some(*b"AAPL    "),
+                stream_end: 0,
             })
             .unwrap();
     }
@@ -202,6 +203,7 @@ fn send_loop_allocates_nothing(framing: Framing) {
             framing,
             tx_stamp_offset_ns: 0,
             tx_at_send: false,
+            tap: None,
         },
         Box::new(SyntheticSource::new(feed)),
         MemoryPort::new(framed, Arc::clone(&checked), Arc::clone(&malformed)),
@@ -287,6 +289,7 @@ fn tx_stamps_in_a_nics_clock_are_shifted_by_the_offset_to_meet_the_orders() {
             framing: Framing::Datagram,
             tx_stamp_offset_ns: offset,
             tx_at_send: false,
+            tap: None,
         },
         Box::new(SyntheticSource::new(SyntheticFeed::new(config).unwrap())),
         port,
@@ -306,6 +309,7 @@ fn tx_stamps_in_a_nics_clock_are_shifted_by_the_offset_to_meet_the_orders() {
                 rx_ns,
                 sequence: Some(sequence),
                 symbol: None,
+                stream_end: 0,
             })
             .unwrap();
     }

@@ -4,7 +4,8 @@
 //! crosses the veth as multicast, the orders come back over TCP across it. It runs
 //! over each backend: io_uring sockets; AF_PACKET frames built by the lab on the
 //! veth (the interface found from `network.feed_iface_addr`); and, with the `dpdk`
-//! feature, DPDK's `net_af_packet` driver on the veth.
+//! feature, DPDK's `net_af_packet` driver on the veth; and with both stamps of every
+//! figure taken from an AF_PACKET tap on the lab's end of the veth.
 //!
 //! Neither namespace has a multicast route, on purpose: the socket lab sends with
 //! `network.feed_iface_addr` as its multicast interface and refcore joins on
@@ -48,6 +49,37 @@ fn an_af_packet_run_building_its_own_frames_is_complete() {
     );
     assert!(source.contains("no PTP hardware clock"), "{source}");
     assert_eq!(s.timestamps.tx_unstamped_datagrams, 0, "{s:#?}");
+}
+
+#[test]
+fn a_run_stamped_by_a_tap_takes_every_stamp_from_it() {
+    for (tag, backend) in [('t', "uring"), ('q', "af_packet")] {
+        let (s, env, veth) = run_across_a_veth(tag, |_| {
+            vec![
+                ("network.backend", format!("{backend:?}")),
+                ("network.tap", "true".to_string()),
+            ]
+        });
+        let tap = s.timestamps.tap.expect("a tapped run reports its tap");
+        // Every datagram was seen leaving and every order arriving, on one clock.
+        assert_eq!(
+            tap.feed_departures, s.feed.datagrams_sent,
+            "{backend}: {tap:?}"
+        );
+        assert_eq!(tap.order_arrivals, s.orders_received, "{backend}: {tap:?}");
+        assert_eq!(
+            (tap.feed_missed, tap.orders_missed, tap.ring_dropped),
+            (0, 0, 0),
+            "{backend}: {tap:?}"
+        );
+        assert_eq!(s.clock_domain, "kernel_software");
+        assert_eq!(s.negative, 0, "{backend}: {s:#?}");
+        let source = env["timestamp_source"].as_str().unwrap();
+        assert!(
+            source.starts_with(&format!("AF_PACKET tap on {veth}: ")),
+            "{backend}: {source}"
+        );
+    }
 }
 
 #[cfg(feature = "dpdk")]

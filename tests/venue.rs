@@ -85,6 +85,7 @@ impl Venue {
                         payload,
                         rx_ns,
                         outcome,
+                        ..
                     }) => Seen::Order {
                         payload: payload.to_vec(),
                         rx_ns,

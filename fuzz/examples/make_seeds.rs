@@ -821,6 +821,29 @@ fn frames(seeds: &mut Seeds, udp: &[(i64, Vec<u8>)], tcp: &[(bool, Vec<u8>)]) {
     seeds.add("frames", "raw-ipv4-udp", udp[1].1[14..].to_vec());
 }
 
+/// The tap's inputs: a feed datagram leaving, the order session's SYN and first
+/// data segment, and an order stream of segments and lookups.
+fn tap(seeds: &mut Seeds, udp: &[(i64, Vec<u8>)], tcp: &[(bool, Vec<u8>)]) {
+    seeds.add("tap", "eth-ipv4-udp-moldudp64", udp[1].1.clone());
+    seeds.add("tap", "eth-ipv4-tcp-syn", tcp[0].1.clone());
+    seeds.add("tap", "eth-ipv4-tcp-data", tcp[2].1.clone());
+    let mut stream = Vec::new();
+    let mut record = |word: u32, syn: bool, len: u16, lookup: bool| {
+        stream.extend_from_slice(&word.to_be_bytes());
+        stream.push(u8::from(syn));
+        stream.extend_from_slice(&len.to_be_bytes());
+        stream.push(if lookup { 0x80 } else { 0 });
+    };
+    record(0xffff_fff0, true, 0, false);
+    record(0xffff_fff1, false, 10, false);
+    record(0xffff_fffb, false, 10, false);
+    record(10, false, 0, true);
+    record(20, false, 0, true);
+    record(0xffff_fffb, false, 10, false);
+    record(21, false, 0, true);
+    seeds.add("tap", "order-stream-wrapping", stream);
+}
+
 /// Feed frames with each vendor's timestamp trailer appended, with and without the
 /// frame's original FCS kept after it, and with Metamako extensions.
 fn trailers(seeds: &mut Seeds, udp: &[(i64, Vec<u8>)]) {
@@ -988,6 +1011,7 @@ fn make_all() -> Seeds {
 
     let udp = feed_frames(5, 40);
     frames(&mut seeds, &udp, &sessions);
+    tap(&mut seeds, &udp, &sessions);
     trailers(&mut seeds, &udp);
     pcap(&mut seeds, &udp, &sessions);
     pcapng(&mut seeds, &udp, &sessions);

@@ -199,6 +199,14 @@ pub struct NetworkSpec {
     /// group's multicast MAC; a unicast `feed_group` needs one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feed_dst_mac: Option<MacAddr>,
+    /// Take both stamps of every figure from an AF_PACKET tap on the feed's
+    /// interface (`lab::tap`) instead of the feed port's and the order socket's.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tap: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl NetworkSpec {

@@ -495,6 +495,7 @@ static NETWORK: Table = Table {
             Kind::Mac,
             "a MAC address like \"02:00:00:00:00:02\"",
         ),
+        key("tap", Kind::Bool, "true or false"),
     ],
     tag: None,
     exclusive: &[],

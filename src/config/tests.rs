@@ -207,6 +207,7 @@ fn every_variant(capture: &Path) -> Vec<RunSpec> {
     if let FeedSpec::Synthetic(s) = &mut full.feed {
         s.messages = Some(2_000_000);
     }
+    full.network.tap = true;
     full.network.cores = Cores {
         send: Some(2),
         receive: Some(3),

@@ -242,6 +242,9 @@ pub struct Plan {
 /// The plan for `network`: [`plan_stamps`] on the interface the spec names, or why
 /// it cannot have what it asks for.
 pub fn check(network: &NetworkSpec) -> Result<Plan, OpenError> {
+    if network.tap {
+        return check_tap(network);
+    }
     match network.backend {
         Backend::AfPacket => {
             let iface = af_packet_interface(network)?;
@@ -283,6 +286,39 @@ pub fn check(network: &NetworkSpec) -> Result<Plan, OpenError> {
             })
         }
     }
+}
+
+/// The plan of a run stamped by a tap (`network.tap`): kernel software stamps of
+/// the feed leaving and the orders arriving, on the interface both cross.
+fn check_tap(network: &NetworkSpec) -> Result<Plan, OpenError> {
+    let tap_error = |why: &str| OpenError::new("network.tap", "true", why);
+    if network.backend == Backend::Dpdk {
+        return Err(tap_error(
+            "a backend whose frames the kernel sends (uring or af_packet): a tap sees what crosses the kernel, and DPDK's frames do not",
+        ));
+    }
+    if !matches!(network.timestamps, Timestamps::Auto | Timestamps::Software) {
+        return Err(OpenError::new(
+            "network.timestamps",
+            format!("{:?}", timestamps_name(network.timestamps)),
+            "\"auto\" or \"software\" with network.tap: a tap's stamps are the kernel's (the copies of outgoing frames it sees carry no NIC stamp)",
+        ));
+    }
+    let iface = af_packet_interface(network)?;
+    if let Some(elsewhere) = orders_elsewhere(network, &iface) {
+        return Err(OpenError::new(
+            "network.gateway_listen",
+            network.gateway_listen.to_string(),
+            format!("an address of {iface} with network.tap: the tap on {iface} must see the orders arrive, but {elsewhere}"),
+        ));
+    }
+    Ok(Plan {
+        stamps: StampPlan::KernelSoftware,
+        source: format!(
+            "AF_PACKET tap on {iface}: feed TX as the tap saw each datagram leave, order RX as it saw the segment carrying each order's last byte arrive; kernel software stamps, one clock"
+        ),
+        interface: Some(iface),
+    })
 }
 
 /// Why the order session would not arrive through `iface`, if it would not: the
@@ -482,8 +518,11 @@ fn open_af_packet(
     let mut source = plan.source.clone();
     let config = AfPacketConfig {
         hardware_timestamps: matches!(stamps, StampPlan::NicHardware { .. }),
-        // The user clock is read before each send; the port's stamps would go unused.
-        tx_timestamps: stamps != StampPlan::UserClock,
+        // The user clock is read before each send, or a tap stamps the frames: the
+        // port's stamps would go unused.
+        tx_timestamps: stamps != StampPlan::UserClock && !network.tap,
+        // A tap sees only what goes through the qdisc.
+        qdisc_bypass: !network.tap,
         // The feed only leaves: a receiving packet socket would copy every frame of
         // the order session into its ring on the orders' own path.
         rx: false,
@@ -797,6 +836,42 @@ mod tests {
             .map(|(p, _)| p),
             Ok(StampPlan::UserClock)
         );
+    }
+
+    #[test]
+    fn a_tap_plan_needs_kernel_frames_kernel_stamps_and_the_orders_on_its_interface() {
+        let mut network = crate::config::RunSpec::load(None, &[] as &[&str])
+            .unwrap()
+            .network;
+        network.tap = true;
+        // The default lab: loopback, the gateway on 127.0.0.1.
+        let plan = check(&network).unwrap();
+        assert_eq!(plan.stamps, StampPlan::KernelSoftware);
+        assert_eq!(plan.interface.as_deref(), Some("lo"));
+        assert!(
+            plan.source.starts_with("AF_PACKET tap on lo: "),
+            "{}",
+            plan.source
+        );
+
+        let refused = |network: &NetworkSpec| check(network).err().unwrap();
+        let mut everywhere = network.clone();
+        everywhere.gateway_listen = "0.0.0.0:0".parse().unwrap();
+        let e = refused(&everywhere);
+        assert_eq!(
+            (e.key, e.value.as_str()),
+            ("network.gateway_listen", "0.0.0.0:0")
+        );
+        assert!(e.why.contains("every interface"), "{}", e.why);
+        let mut hardware = network.clone();
+        hardware.timestamps = Timestamps::Hardware;
+        assert_eq!(refused(&hardware).key, "network.timestamps");
+        let mut dpdk = network.clone();
+        dpdk.backend = Backend::Dpdk;
+        dpdk.interface = Some("net_null0".into());
+        let e = refused(&dpdk);
+        assert_eq!(e.key, "network.tap");
+        assert!(e.why.contains("DPDK's frames do not"), "{}", e.why);
     }
 
     #[test]

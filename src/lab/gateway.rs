@@ -141,23 +141,30 @@ fn on_event(
     state: &Mutex<GatewayState>,
 ) {
     match event {
-        ServerEvent::Gateway(GatewayEvent::Order { payload, rx_ns, .. }) => {
-            match order_arrival(version, payload, rx_ns) {
-                Some(arrival) => {
-                    if orders.push(arrival).is_err() {
-                        live.orders_lost.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                None => {
-                    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
-                    if is_enter_order(payload) {
-                        s.bad_orders += 1;
-                    } else {
-                        s.other_messages += 1;
-                    }
+        ServerEvent::Gateway(GatewayEvent::Order {
+            payload,
+            rx_ns,
+            stream_end,
+            ..
+        }) => match order_arrival(version, payload, rx_ns) {
+            Some(arrival) => {
+                let arrival = OrderArrival {
+                    stream_end,
+                    ..arrival
+                };
+                if orders.push(arrival).is_err() {
+                    live.orders_lost.fetch_add(1, Ordering::Relaxed);
                 }
             }
-        }
+            None => {
+                let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+                if is_enter_order(payload) {
+                    s.bad_orders += 1;
+                } else {
+                    s.other_messages += 1;
+                }
+            }
+        },
         ServerEvent::Gateway(GatewayEvent::LoggedIn { .. }) => {
             let now = crate::venue::rx_clock::realtime_ns();
             state.lock().unwrap_or_else(|e| e.into_inner()).logged_in_at = Some(now);
@@ -216,6 +223,7 @@ pub fn order_arrival(version: OuchVersion, payload: &[u8], rx_ns: u64) -> Option
         rx_ns,
         sequence: token.as_ref().and_then(sequence_from_token),
         symbol,
+        stream_end: 0,
     })
 }
 
@@ -266,6 +274,7 @@ mod tests {
                     rx_ns: 99,
                     sequence: Some(4_217),
                     symbol: Some(*b"MSFT    "),
+                    stream_end: 0,
                 }),
                 "OUCH {version}"
             );

@@ -16,6 +16,8 @@
 //! - [`source`]: the feed as a stream of MoldUDP64 datagrams (synthetic or capture);
 //! - [`capture_feed`]: a capture staged in memory, renumbered and looped;
 //! - [`summary`]: `summary.json` and the end-of-run report;
+//! - [`tap`]: both stamps of every figure from an AF_PACKET tap on the feed's
+//!   interface (`network.tap`);
 //! - [`results`]: the results directory: atomic files, `env.json`, the run id;
 //! - [`os`]: pinning, timer slack and the two clocks.
 //!
@@ -32,5 +34,6 @@ pub mod run;
 pub mod sender;
 pub mod source;
 pub mod summary;
+pub mod tap;
 
 pub use run::{start, LabError, Progress, RunHandle, RunOptions, RunPhase, RunResults};

@@ -521,6 +521,33 @@ fn control(
         spec.network.cores.receive,
         clocks.rx,
     )?;
+    // The tap, when both stamps come from it: on the interface the feed leaves by
+    // and the orders arrive through, watching the gateway's own address.
+    let tap = match (&plan.interface, spec.network.tap) {
+        (Some(iface), true) => {
+            let std::net::SocketAddr::V4(gateway_v4) = gateway.addr else {
+                return Err(LabError::Unsupported {
+                    key: "network.gateway_listen",
+                    value: gateway.addr.to_string(),
+                    what: "an IPv4 address with network.tap".into(),
+                });
+            };
+            let feed = match &spec.feed {
+                FeedSpec::Capture(c) => feed_port::with_rewrite(&spec.network, &c.rewrite),
+                FeedSpec::Synthetic(_) => spec.network.clone(),
+            }
+            .feed_addr();
+            let tap = super::tap::Tap::open(iface, feed, gateway_v4).map_err(|e| {
+                LabError::PortUnavailable {
+                    key: "network.tap",
+                    value: "true".into(),
+                    why: format!("cannot open a tap on {iface}: {e}"),
+                }
+            })?;
+            Some(tap)
+        }
+        _ => None,
+    };
     let dut_log = dir_path.join(results::DUT_LOG);
     let mut dut = match spec.dut_argv(gateway.addr) {
         Some(argv) => {
@@ -654,6 +681,7 @@ fn control(
             framing,
             tx_stamp_offset_ns: clocks.tx_to_realtime_ns,
             tx_at_send: clocks.tx_at_send,
+            tap,
         },
         source,
         correlator,
@@ -850,6 +878,7 @@ fn control(
         stats,
         end,
         error,
+        tap: tap_counts,
     } = outcome;
     let finish_log = |collector: &mut IntervalCollector,
                       recorder,
@@ -934,6 +963,14 @@ fn control(
             warnings.push(line)
         }
     }
+    if let Some(t) = &tap_counts {
+        if t.feed_missed + t.orders_missed + t.ring_dropped > 0 {
+            warnings.push(format!(
+                "the tap missed {} datagrams and {} orders (its ring dropped {} frames): those used the port's or the order socket's stamps",
+                t.feed_missed, t.orders_missed, t.ring_dropped
+            ));
+        }
+    }
     let port_stats = port_control.stats();
     if port_stats.tx_failed > 0 {
         warnings.push(format!(
@@ -995,6 +1032,7 @@ fn control(
         timestamps: TimestampCounts {
             tx_unstamped_datagrams: tx_unstamped,
             rx_unstamped_reads: rx_unstamped,
+            tap: tap_counts,
         },
         feed: FeedReport {
             source: feed_description,

@@ -35,6 +35,7 @@ use crate::wire::UdpFrameTemplate;
 
 use super::os::{monotonic_ns, realtime_ns, wait_step};
 use super::source::FeedSource;
+use super::tap::{DatagramKey, Tap, TapCounts};
 
 /// Datagrams sent in one burst at most (when several are due at once).
 pub const BURST: usize = 32;
@@ -60,6 +61,9 @@ pub struct OrderArrival {
     pub rx_ns: u64,
     pub sequence: Option<u64>,
     pub symbol: Option<[u8; 8]>,
+    /// Where its SoupBinTCP packet ends in the DUT's byte stream: what a tap
+    /// ([`super::tap`]) finds it by.
+    pub stream_end: u64,
 }
 
 /// Which ticks the lab expects orders for.
@@ -171,6 +175,9 @@ pub struct SenderConfig {
     /// `CLOCK_REALTIME` read just before its send (DPDK, or an interface without
     /// TX stamps). Its stamps are still drained, and dropped.
     pub tx_at_send: bool,
+    /// Both stamps of every figure from a tap on the feed's interface: the port's
+    /// TX stamps and the gateway's RX stamps stand in only for what it misses.
+    pub tap: Option<Tap>,
 }
 
 /// How a feed datagram becomes what the port sends.
@@ -202,6 +209,8 @@ pub struct SenderOutcome {
     pub stats: SenderStats,
     pub end: FeedEnd,
     pub error: Option<String>,
+    /// What the tap saw, when the run had one.
+    pub tap: Option<TapCounts>,
 }
 
 /// The send thread's own accounting.
@@ -240,6 +249,8 @@ struct DatagramRecord {
     scheduled_rt: u64,
     ticks: u32,
     tx_ns: Option<u64>,
+    /// Its MoldUDP64 header, for a tap to find it by.
+    key: Option<DatagramKey>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -374,7 +385,9 @@ impl<P: Port> Sender<P> {
         self.correlator.close(&mut sink);
         self.publish_counts();
         self.live.set_phase(Phase::Done);
+        let tap = self.cfg.tap.as_mut().map(Tap::finish);
         SenderOutcome {
+            tap,
             counts: self.correlator.counts(),
             wire: self.wire,
             from_schedule: self.from_schedule,
@@ -559,6 +572,7 @@ impl<P: Port> Sender<P> {
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += payload.len() as u64;
         let mut tick_count = 0u32;
+        let key = DatagramKey::of(payload);
         match Packet::new_checked(payload) {
             Ok(packet) => {
                 for (sequence, message) in packet.messages() {
@@ -603,6 +617,7 @@ impl<P: Port> Sender<P> {
             scheduled_rt: scheduled_rt.max(0) as u64,
             ticks: tick_count,
             tx_ns: self.cfg.tx_at_send.then_some(sent_rt),
+            key,
         });
         self.live
             .datagrams_sent
@@ -618,12 +633,34 @@ impl<P: Port> Sender<P> {
         self.port
             .flush()
             .map_err(|e| format!("sending the feed: {e}"))?;
+        if let Some(tap) = self.cfg.tap.as_mut() {
+            let records = &mut self.records;
+            let result = tap.poll(|key, ns| {
+                // Datagrams leave in the order they were sent: the one the tap saw
+                // is the oldest still unstamped with its header.
+                match records
+                    .iter_mut()
+                    .find(|r| r.tx_ns.is_none() && r.key == Some(key))
+                {
+                    Some(record) => {
+                        record.tx_ns = Some(ns);
+                        true
+                    }
+                    None => false,
+                }
+            });
+            result.map_err(|e| format!("reading the tap: {e}"))?;
+        }
         loop {
             let n = self
                 .port
                 .poll_tx_timestamps(&mut self.stamps)
                 .map_err(|e| format!("reading TX timestamps: {e}"))?;
-            let used = if self.cfg.tx_at_send { 0 } else { n };
+            let used = if self.cfg.tx_at_send || self.cfg.tap.is_some() {
+                0
+            } else {
+                n
+            };
             for stamp in &self.stamps[..used] {
                 let index = match self.records.front() {
                     Some(front) => stamp.id.wrapping_sub(front.id) as usize,
@@ -668,7 +705,22 @@ impl<P: Port> Sender<P> {
                     break;
                 }
             }
-            let order = *order;
+            let mut order = *order;
+            if let Some(tap) = self.cfg.tap.as_mut() {
+                match tap.orders.arrival(order.stream_end) {
+                    Some(ns) => {
+                        order.rx_ns = ns;
+                        tap.counts.order_arrivals += 1;
+                    }
+                    // Not seen yet: the tap's ring may lag the socket a little.
+                    None if now_rt != u64::MAX
+                        && real_now.saturating_sub(order.rx_ns) <= STAMP_WAIT_NS =>
+                    {
+                        break
+                    }
+                    None => tap.counts.orders_missed += 1,
+                }
+            }
             let _ = self.orders.pop();
             let key = OrderKey {
                 sequence: order.sequence,
@@ -696,6 +748,9 @@ impl<P: Port> Sender<P> {
             if front.tx_ns.is_none() {
                 front.tx_ns = Some(front.sent_rt);
                 self.stats.unstamped_datagrams += 1;
+                if let Some(tap) = self.cfg.tap.as_mut() {
+                    tap.counts.feed_missed += 1;
+                }
             }
         }
         self.resolve_front();

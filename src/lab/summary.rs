@@ -82,6 +82,9 @@ pub struct TimestampCounts {
     pub tx_unstamped_datagrams: u64,
     /// Order-session reads without a kernel RX stamp; stamped at read time.
     pub rx_unstamped_reads: u64,
+    /// With `network.tap`: what the tap stamped and what it missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tap: Option<crate::lab::tap::TapCounts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -43,10 +43,12 @@ pub enum GatewayEvent<'a> {
     LoginRejected {
         reason: RejectReason,
     },
-    /// One OUCH message from the DUT, received at `rx_ns`, and what the venue did.
+    /// One OUCH message from the DUT, received at `rx_ns`, and what the venue did;
+    /// `stream_end` is the offset just past its packet in the client's bytes.
     Order {
         payload: &'a [u8],
         rx_ns: u64,
+        stream_end: u64,
         outcome: Outcome,
     },
     ClientHeartbeat {
@@ -116,9 +118,14 @@ impl Gateway {
                     next_sequence,
                 },
                 Event::LoginRejected { reason } => GatewayEvent::LoginRejected { reason },
-                Event::Order { payload, rx_ns } => GatewayEvent::Order {
+                Event::Order {
                     payload,
                     rx_ns,
+                    stream_end,
+                } => GatewayEvent::Order {
+                    payload,
+                    rx_ns,
+                    stream_end,
                     outcome: responder.respond(payload, ouch_timestamp_ns, outbox),
                 },
                 Event::ClientHeartbeat { rx_ns } => GatewayEvent::ClientHeartbeat { rx_ns },

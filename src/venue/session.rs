@@ -58,7 +58,7 @@
 //! let n = soupbintcp::write_unsequenced_data(&mut order, b"O...").unwrap();
 //! let mut got = Vec::new();
 //! s.on_bytes(2, &order[..n], |event, outbox| {
-//!     if let Event::Order { payload, rx_ns } = event {
+//!     if let Event::Order { payload, rx_ns, .. } = event {
 //!         got.push((payload.to_vec(), rx_ns));
 //!         outbox.send_sequenced(|buf| { buf[..3].copy_from_slice(b"ack"); Ok(3) }).unwrap();
 //!     }
@@ -285,10 +285,12 @@ pub enum Event<'a> {
         reason: RejectReason,
     },
     /// An Unsequenced Data payload (an OUCH message from the DUT), with the time of
-    /// the read that completed it.
+    /// the read that completed it and the offset just past its packet in the bytes
+    /// the client sent (what a tap on the wire finds in the TCP sequence numbers).
     Order {
         payload: &'a [u8],
         rx_ns: u64,
+        stream_end: u64,
     },
     ClientHeartbeat {
         rx_ns: u64,
@@ -758,6 +760,7 @@ impl Session {
                         Event::Order {
                             payload: message,
                             rx_ns: now_ns,
+                            stream_end: stream_offset + used as u64,
                         },
                         &mut outbox,
                     );
@@ -1318,7 +1321,7 @@ mod tests {
 
     fn collect(s: &mut Session, now: u64, bytes: &[u8], out: &mut Vec<(String, u64)>) {
         s.on_bytes(now, bytes, |e, outbox| match e {
-            Event::Order { payload, rx_ns } => {
+            Event::Order { payload, rx_ns, .. } => {
                 out.push((String::from_utf8_lossy(payload).into(), rx_ns));
                 // Echo every order back as sequenced data.
                 outbox
@@ -1333,6 +1336,30 @@ mod tests {
             Event::LoggedIn { .. } => out.push(("L".into(), 0)),
             Event::LoginRejected { .. } => out.push(("J".into(), 0)),
         });
+    }
+
+    #[test]
+    fn each_order_knows_where_its_packet_ends_in_the_clients_bytes() {
+        let wire = session_stream();
+        let login_len = login(b"USER", b"SECRET", b"", 1).len() as u64;
+        // The three orders end after: the login and "first order" (3 + 11 bytes);
+        // then a heartbeat (3) and "second" (3 + 6); then a debug (5) and an empty
+        // order (3) at the very end.
+        let expected = [login_len + 14, login_len + 14 + 3 + 9, wire.len() as u64];
+        assert_eq!(expected[1] + 5 + 3, expected[2]);
+        // In one read and byte by byte: the offsets are the stream's, not the read's.
+        for chunk in [wire.len(), 1] {
+            let mut s = Session::new(cfg(), 0).unwrap();
+            let mut ends = Vec::new();
+            for piece in wire.chunks(chunk) {
+                s.on_bytes(7, piece, |e, _| {
+                    if let Event::Order { stream_end, .. } = e {
+                        ends.push(stream_end);
+                    }
+                });
+            }
+            assert_eq!(ends, expected, "reads of {chunk} bytes");
+        }
     }
 
     #[test]

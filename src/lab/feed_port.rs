@@ -14,6 +14,10 @@
 //!   the PMD delivers inside the call as `net_af_packet` does), while the order
 //!   session (kernel TCP) is stamped by the kernel; the run says so.
 //!
+//! With `network.tap`, [`check`] plans kernel software stamps of both ends from a
+//! tap on the feed's interface ([`super::tap`]) instead, on `uring` or `af_packet`
+//! (whose frames then go through the qdisc, where a tap sees them).
+//!
 //! [`plan_stamps`] is the choice, pure and tested with recorded interface
 //! capabilities: NIC hardware, then kernel software, then a user-space clock read,
 //! and a spec that requires one gets it or a refusal naming the interface and what

@@ -205,7 +205,8 @@ mod tests {
         assert_eq!(seen.len(), 1);
         assert!(
             seen[0].ends_with(
-                "rx_ns: 2, outcome: Filled { accepted_sequence: 1, executed_sequence: 2, match_number: 1 } }"
+                // stream_end: the 49-byte Login Request, then this 50-byte packet.
+                "rx_ns: 2, stream_end: 99, outcome: Filled { accepted_sequence: 1, executed_sequence: 2, match_number: 1 } }"
             ),
             "{}",
             seen[0]

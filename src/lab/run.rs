@@ -509,6 +509,36 @@ fn control(
             ..BookConfig::default()
         },
     );
+    // The tap, when both stamps come from it: on the interface the feed leaves by
+    // and the orders arrive through, opened before the gateway listens so that it
+    // sees the client's SYN whoever connects first; it learns the bound port next.
+    let mut tap = match (&plan.interface, spec.network.tap) {
+        (Some(iface), true) => {
+            let std::net::IpAddr::V4(gateway_ip) = spec.network.gateway_listen.ip() else {
+                return Err(LabError::Unsupported {
+                    key: "network.gateway_listen",
+                    value: spec.network.gateway_listen.to_string(),
+                    what: "an IPv4 address with network.tap".into(),
+                });
+            };
+            let feed = match &spec.feed {
+                FeedSpec::Capture(c) => feed_port::with_rewrite(&spec.network, &c.rewrite),
+                FeedSpec::Synthetic(_) => spec.network.clone(),
+            }
+            .feed_addr();
+            let gateway =
+                std::net::SocketAddrV4::new(gateway_ip, spec.network.gateway_listen.port());
+            let tap = super::tap::Tap::open(iface, feed, gateway).map_err(|e| {
+                LabError::PortUnavailable {
+                    key: "network.tap",
+                    value: "true".into(),
+                    why: format!("cannot open a tap on {iface}: {e}"),
+                }
+            })?;
+            Some(tap)
+        }
+        _ => None,
+    };
     // The order gateway, then the DUT.
     let (order_tx, order_rx) = rtrb::RingBuffer::new(ORDER_RING);
     let ready_timeout = spec.dut.ready_timeout();
@@ -521,33 +551,9 @@ fn control(
         spec.network.cores.receive,
         clocks.rx,
     )?;
-    // The tap, when both stamps come from it: on the interface the feed leaves by
-    // and the orders arrive through, watching the gateway's own address.
-    let tap = match (&plan.interface, spec.network.tap) {
-        (Some(iface), true) => {
-            let std::net::SocketAddr::V4(gateway_v4) = gateway.addr else {
-                return Err(LabError::Unsupported {
-                    key: "network.gateway_listen",
-                    value: gateway.addr.to_string(),
-                    what: "an IPv4 address with network.tap".into(),
-                });
-            };
-            let feed = match &spec.feed {
-                FeedSpec::Capture(c) => feed_port::with_rewrite(&spec.network, &c.rewrite),
-                FeedSpec::Synthetic(_) => spec.network.clone(),
-            }
-            .feed_addr();
-            let tap = super::tap::Tap::open(iface, feed, gateway_v4).map_err(|e| {
-                LabError::PortUnavailable {
-                    key: "network.tap",
-                    value: "true".into(),
-                    why: format!("cannot open a tap on {iface}: {e}"),
-                }
-            })?;
-            Some(tap)
-        }
-        _ => None,
-    };
+    if let (Some(tap), std::net::SocketAddr::V4(bound)) = (tap.as_mut(), gateway.addr) {
+        tap.set_gateway(bound);
+    }
     let dut_log = dir_path.join(results::DUT_LOG);
     let mut dut = match spec.dut_argv(gateway.addr) {
         Some(argv) => {
@@ -964,10 +970,12 @@ fn control(
         }
     }
     if let Some(t) = &tap_counts {
-        if t.feed_missed + t.orders_missed + t.ring_dropped > 0 {
+        if t.feed_missed + t.orders_missed + t.ring_dropped + t.stream_dropped + t.stream_unplaced
+            > 0
+        {
             warnings.push(format!(
-                "the tap missed {} datagrams and {} orders (its ring dropped {} frames): those used the port's or the order socket's stamps",
-                t.feed_missed, t.orders_missed, t.ring_dropped
+                "the tap missed {} datagrams (their TX time is CLOCK_REALTIME read before the send) and {} orders (stamped by the order socket); its ring dropped {} frames, its order stream {} segments, and {} could not be placed",
+                t.feed_missed, t.orders_missed, t.ring_dropped, t.stream_dropped, t.stream_unplaced
             ));
         }
     }

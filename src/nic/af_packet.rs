@@ -112,7 +112,7 @@ use super::timestamp::{
     SOF_TIMESTAMPING_TX_SOFTWARE,
 };
 use super::{
-    bump, sys, Error, Port, PortControl, PortCounters, PortStats, RxMeta, SentBurst, TxTimestamp,
+    bump, Error, Port, PortControl, PortCounters, PortStats, RxMeta, SentBurst, TxTimestamp,
 };
 
 /// Kernel structure layouts and constants (`include/uapi/linux/if_packet.h`,
@@ -1426,27 +1426,17 @@ impl Port for AfPacketPort {
             return Ok(0);
         };
         let (mut written, mut unmatched) = (0, 0);
-        let mut data = [0u8; 64];
         while written < out.len() {
-            let received = match sys::recvmsg(
-                &self.tx_socket,
-                &mut data,
-                &mut self.errqueue_control,
-                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
-            ) {
-                Ok(received) => received,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => {
+            let parsed = match super::next_error_report(&self.tx_socket, &mut self.errqueue_control)
+            {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => break,
+                Err(error) => {
                     bump(&self.counters.port.tx_timestamps, written as u64);
                     bump(&self.counters.port.tx_timestamps_unmatched, unmatched);
-                    return Err(Error::Io {
-                        op: "recvmsg(MSG_ERRQUEUE)",
-                        source,
-                    });
+                    return Err(error);
                 }
             };
-            let parsed = timestamp::parse_control(&self.errqueue_control[..received.control_len])?;
             let matched = parsed
                 .tx
                 .filter(|report| report.tstamp_type == SCM_TSTAMP_SND)

@@ -177,6 +177,40 @@ pub(crate) fn bump(counter: &AtomicU64, by: u64) {
     }
 }
 
+/// The next report on `socket`'s error queue (a TX timestamp), parsed from the
+/// control messages `recvmsg(MSG_ERRQUEUE)` wrote into `control`; `None` when the
+/// queue is empty. Never blocks; an interrupted call is retried. The one reader of
+/// TX stamps for every kernel-stamped port (io_uring UDP, AF_PACKET).
+pub(crate) fn next_error_report(
+    socket: &impl std::os::fd::AsFd,
+    control: &mut [u8],
+) -> Result<Option<timestamp::ParsedControl>, Error> {
+    // The report's payload (the packet, or nothing with OPT_TSONLY) is not needed.
+    let mut data = [0u8; 64];
+    loop {
+        match sys::recvmsg(
+            socket,
+            &mut data,
+            control,
+            libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+        ) {
+            Ok(received) => {
+                return Ok(Some(timestamp::parse_control(
+                    &control[..received.control_len],
+                )?))
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(Error::Io {
+                    op: "recvmsg(MSG_ERRQUEUE)",
+                    source,
+                })
+            }
+        }
+    }
+}
+
 /// The name of the interface holding the IPv4 address `addr` in this network
 /// namespace, if one does (the frame backends' default interface).
 pub fn interface_with_ipv4(addr: std::net::Ipv4Addr) -> io::Result<Option<String>> {

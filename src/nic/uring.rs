@@ -439,25 +439,16 @@ impl Port for UdpPort {
                 self.emit(key, ns, out, &mut written, &mut unmatched);
             }
         }
-        let mut data = [0u8; 64];
         while written < out.len() {
-            let received = match sys::recvmsg(
-                &self.socket,
-                &mut data,
-                &mut self.errqueue_control,
-                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
-            ) {
-                Ok(received) => received,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(Error::Io {
-                        op: "recvmsg(MSG_ERRQUEUE)",
-                        source,
-                    })
+            let parsed = match super::next_error_report(&self.socket, &mut self.errqueue_control) {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => break,
+                Err(error) => {
+                    bump(&self.counters.tx_timestamps, written as u64);
+                    bump(&self.counters.tx_timestamps_unmatched, unmatched);
+                    return Err(error);
                 }
             };
-            let parsed = timestamp::parse_control(&self.errqueue_control[..received.control_len])?;
             match (parsed.tx, parsed.software_ns) {
                 (Some(report), Some(ns)) if report.tstamp_type == SCM_TSTAMP_SND => {
                     self.emit(report.id, ns, out, &mut written, &mut unmatched)

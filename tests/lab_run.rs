@@ -12,33 +12,11 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const JAR: &str = "/usr/share/java/hdrhistogram.jar";
+#[path = "common/lab.rs"]
+mod lab;
+use lab::refcore_command;
 
-/// refcore's arguments as the default spec has them, plus `extra`, as a TOML array.
-fn refcore_command(extra: &[&str]) -> String {
-    let mut args = vec![
-        "refcore",
-        "--feed",
-        "{feed}",
-        "--iface-addr",
-        "{iface_addr}",
-        "--gateway",
-        "{gateway}",
-        "--user",
-        "{username}",
-        "--password",
-        "{password}",
-        "--ouch",
-        "{ouch}",
-        "--rule",
-        "{trigger_rule}",
-        "--symbols",
-        "{symbols}",
-    ];
-    args.extend_from_slice(extra);
-    let quoted: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
-    format!("dut.command=[{}]", quoted.join(", "))
-}
+const JAR: &str = "/usr/share/java/hdrhistogram.jar";
 
 /// Runs `ticklab run` with the test's small lab plus `sets`, results in `out`.
 fn ticklab_run(out: &Path, sets: &[String]) -> Output {

@@ -4,6 +4,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+#[path = "common/lab.rs"]
+mod lab;
+
 fn ticklab(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ticklab"))
         .args(args)
@@ -264,31 +267,7 @@ fn small_run(dir: &Path, refcore_extra: &[&str]) {
         "correlate.timeout_ms=500",
     ]);
     if !refcore_extra.is_empty() {
-        let mut args: Vec<String> = [
-            "refcore",
-            "--feed",
-            "{feed}",
-            "--iface-addr",
-            "{iface_addr}",
-            "--gateway",
-            "{gateway}",
-            "--user",
-            "{username}",
-            "--password",
-            "{password}",
-            "--ouch",
-            "{ouch}",
-            "--rule",
-            "{trigger_rule}",
-            "--symbols",
-            "{symbols}",
-        ]
-        .iter()
-        .map(|s| format!("{s:?}"))
-        .collect();
-        args.extend(refcore_extra.iter().map(|s| format!("{s:?}")));
-        cmd.arg("--set")
-            .arg(format!("dut.command=[{}]", args.join(", ")));
+        cmd.arg("--set").arg(lab::refcore_command(refcore_extra));
     }
     let output = cmd.arg("--out").arg(dir).output().unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));

@@ -87,6 +87,15 @@ pub fn toml_array(argv: &[String]) -> String {
     toml::Value::Array(argv.iter().cloned().map(toml::Value::String).collect()).to_string()
 }
 
+/// `--set` value for a `dut.command` running refcore with the default spec's
+/// arguments and `extra` after them.
+pub fn refcore_command(extra: &[&str]) -> String {
+    let mut argv = vec!["refcore".to_string()];
+    argv.extend(refcore_args("{iface_addr}", "{password}"));
+    argv.extend(extra.iter().map(|a| a.to_string()));
+    format!("dut.command={}", toml_array(&argv))
+}
+
 /// refcore's arguments as the default spec gives them, with the feed joined on
 /// `iface_addr` (a placeholder or an address) and the password given.
 pub fn refcore_args(iface_addr: &str, password: &str) -> Vec<String> {
